@@ -1,0 +1,211 @@
+package genserver
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultCallTimeout bounds a call whose ctx has no deadline, as OTP's
+// default of 5 s does.
+const DefaultCallTimeout = 5 * time.Second
+
+// From is the handle of one pending call. It can be stored, copied, handed
+// to another goroutine or process and answered later with Reply; only the
+// first Reply counts. The zero From answers nothing.
+type From struct {
+	slot     *replySlot
+	token    uint64
+	caller   PID
+	addr     string
+	deadline int64 // unix nanoseconds
+}
+
+// PID returns the calling process, or the zero PID when the caller is not a
+// process of this System (a plain goroutine, or an engine on another node).
+func (f From) PID() PID { return f.caller }
+
+// Address returns the verified address of the calling engine when the call
+// came from another node through the transport, else "".
+func (f From) Address() string { return f.addr }
+
+// Deadline returns when the caller stops waiting.
+func (f From) Deadline() time.Time { return time.Unix(0, f.deadline) }
+
+// Pending reports whether the call still waits for a reply: not yet
+// answered, and the caller has not given up.
+func (f From) Pending() bool { return f.slot != nil && f.slot.state.Load() == f.token }
+
+// Reply answers the call behind from with v, or with err when err is not
+// nil. It can be called from any goroutine, at any time; it reports whether
+// the reply was taken: a second reply, or one after the caller gave up, is
+// dropped.
+func Reply(from From, v any, err error) bool {
+	s := from.slot
+	if s == nil || !s.state.CompareAndSwap(from.token, from.token+1) {
+		return false
+	}
+	s.val, s.err = v, err
+	s.done <- struct{}{}
+	return true
+}
+
+// replySlot is where one call's reply lands. Slots are pooled: state holds
+// the token of the call that owns the slot (even) or token+1 once that call
+// is answered or abandoned, so a stale From can never answer a later call.
+type replySlot struct {
+	pool  *sync.Pool
+	state atomic.Uint64
+	done  chan struct{} // capacity 1: Reply never blocks
+	val   any
+	err   error
+	timer *time.Timer
+}
+
+func (sys *System) getSlot() (*replySlot, uint64) {
+	s := sys.slots.Get().(*replySlot)
+	// Tokens are unique across the System's slots, so no From can ever
+	// match a call other than its own.
+	t := sys.tokens.Add(2)
+	s.state.Store(t)
+	return s, t
+}
+
+// abandon marks the slot answered so a late Reply is dropped, and makes it
+// reusable.
+func (s *replySlot) abandon(token uint64) {
+	if !s.state.CompareAndSwap(token, token+1) {
+		<-s.done // a Reply won the race; its send is imminent
+	}
+	s.release()
+}
+
+// Caller is who makes a call: a *System (from plain goroutines) or a
+// *Process (from inside callbacks, which lets the callee see the calling PID
+// and turns calling oneself into ErrCallingSelf instead of a deadlock).
+type Caller interface {
+	caller() (*System, *Process)
+}
+
+func (s *System) caller() (*System, *Process)  { return s, nil }
+func (p *Process) caller() (*System, *Process) { return p.sys, p }
+
+// Call sends req to dest and waits for the reply, ctx's end, or
+// DefaultCallTimeout when ctx has no deadline. When the callee exits before
+// replying the call fails at once with an *ExitError carrying the reason.
+func Call[T any](ctx context.Context, c Caller, dest Dest, req any) (T, error) {
+	var zero T
+	sys, self := c.caller()
+	v, err := sys.call(ctx, self, "", dest, req)
+	if err != nil {
+		return zero, err
+	}
+	if v == nil {
+		return zero, nil
+	}
+	t, ok := v.(T)
+	if !ok {
+		return zero, ErrBadReply
+	}
+	return t, nil
+}
+
+// Call is Call[any] from outside any process.
+func (s *System) Call(ctx context.Context, dest Dest, req any) (any, error) {
+	return s.call(ctx, nil, "", dest, req)
+}
+
+// CallAs makes a call on behalf of an engine on another node whose address
+// the transport has verified; the callee sees it as From.Address.
+func (s *System) CallAs(ctx context.Context, addr string, dest Dest, req any) (any, error) {
+	return s.call(ctx, nil, addr, dest, req)
+}
+
+// Call is Call[any] made by p.
+func (p *Process) Call(ctx context.Context, dest Dest, req any) (any, error) {
+	return p.sys.call(ctx, p, "", dest, req)
+}
+
+// Cast sends an asynchronous request to dest (see System.Cast).
+func (p *Process) Cast(dest Dest, msg any) error { return p.sys.Cast(dest, msg) }
+
+// Send sends an info message to dest (see System.Send).
+func (p *Process) Send(dest Dest, msg any) error { return p.sys.Send(dest, msg) }
+
+func (s *System) call(ctx context.Context, self *Process, addr string, dest Dest, req any) (any, error) {
+	target := dest.resolve(s)
+	if target == nil {
+		return nil, ErrNoProcess
+	}
+	if target == self {
+		return nil, ErrCallingSelf
+	}
+	slot, token := s.getSlot()
+	deadline, hasDeadline := ctx.Deadline()
+	var timeout <-chan time.Time
+	if !hasDeadline {
+		deadline = time.Now().Add(DefaultCallTimeout)
+		if slot.timer == nil {
+			slot.timer = time.NewTimer(DefaultCallTimeout)
+		} else {
+			slot.timer.Reset(DefaultCallTimeout)
+		}
+		timeout = slot.timer.C
+	}
+	from := From{slot: slot, token: token, caller: PID{self}, addr: addr, deadline: deadline.UnixNano()}
+	if err := target.push(message{kind: kCall, msg: req, from: from}); err != nil {
+		slot.abandon(token)
+		return nil, err
+	}
+	// The callee usually starts on this P (a new activation goes to the
+	// head of its run queue): yielding once lets it answer before we pay
+	// for parking on a select and arming the timer.
+	runtime.Gosched()
+	select {
+	case <-slot.done:
+		return slot.result()
+	default:
+	}
+	select {
+	case <-slot.done:
+		return slot.result()
+	case <-target.done:
+		// The callee exited; its reply may still have been first.
+		if !slot.state.CompareAndSwap(token, token+1) {
+			<-slot.done
+			return slot.result()
+		}
+		slot.release()
+		return nil, &ExitError{PID: PID{target}, Reason: target.reason}
+	case <-ctx.Done():
+		slot.abandon(token)
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, ErrTimeout
+		}
+		return nil, ctx.Err()
+	case <-timeout:
+		slot.abandon(token)
+		return nil, ErrTimeout
+	}
+}
+
+// result returns the reply and puts the slot back in the pool.
+func (s *replySlot) result() (any, error) {
+	v, err := s.val, s.err
+	s.release()
+	return v, err
+}
+
+func (s *replySlot) release() {
+	s.val, s.err = nil, nil
+	s.stopTimer()
+	s.pool.Put(s)
+}
+
+func (s *replySlot) stopTimer() {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+}

@@ -1,0 +1,56 @@
+// Package genserver runs processes with Erlang/OTP GenServer semantics:
+// call, cast and info messages, deferred replies, continue, timers, idle
+// timeouts, links, monitors and trapped exits, in a System that is one trust
+// domain with its own name registry.
+//
+// A Server keeps its state in its own fields; the factory given to Spawn or
+// Service makes a fresh value for each incarnation:
+//
+//	type Counter struct{ n int }
+//
+//	func (c *Counter) HandleCall(p *genserver.Process, from genserver.From, req any) (any, error) {
+//		return c.n, nil
+//	}
+//	func (c *Counter) HandleCast(p *genserver.Process, msg any) { c.n += msg.(int) }
+//
+//	sys := genserver.NewSystem(genserver.Config{Name: "alice"})
+//	pid, err := sys.Spawn(func() genserver.Server { return &Counter{} }, genserver.WithName("counter"))
+//	sys.Cast(genserver.Name("counter"), 5)
+//	n, err := genserver.Call[int](ctx, sys, genserver.Name("counter"), "get")
+//
+// Under a supervisor, use sys.Service(factory, opts...), a suture.Service
+// whose every Serve is a new incarnation (new Server value, new PID, name
+// registered again).
+//
+// # Semantics
+//
+//   - Call waits for the reply, for ctx, or for DefaultCallTimeout (5 s)
+//     when ctx has no deadline. A callee that exits before replying fails
+//     the call at once with an *ExitError carrying the reason (as if the
+//     caller monitored the callee, which is what OTP does). A reply that
+//     comes after the caller gave up is dropped. A process that calls
+//     itself (pass p, not the System, as the Caller) gets ErrCallingSelf.
+//   - HandleCall may return NoReply and answer later with Reply(from, ...),
+//     from any goroutine; only the first Reply counts. From.PID and
+//     From.Address tell who is calling.
+//   - A panic in any callback is a crash: the process exits with a
+//     *PanicError, its pending callers fail, links and monitors fire.
+//   - Messages from one sender to one receiver arrive in order. Mailboxes
+//     are unbounded unless WithMailboxLimit is given.
+//   - Init runs before Spawn returns or a Service reports ready; the name is
+//     registered before Init and released on exit, before the exit is
+//     visible to anyone (so a restarted incarnation can take it at once).
+//   - Exit signals (StopProcess, Kill, linked exits, supervisor shutdown)
+//     overtake queued messages and are acted on after the current callback.
+//
+// # How it runs
+//
+// A process has no goroutine while it is idle: sending to an idle process
+// starts a goroutine that works through the mailbox and ends when it is
+// empty. An idle server therefore costs a few hundred bytes, not a goroutine
+// stack, and a message to it costs one goroutine start, about what waking a
+// parked goroutine costs. The mailbox is a chain of fixed-size segments
+// recycled within the System, so a burst of casts never copies the queue.
+// Reply slots are pooled per System and carry a generation token, which is
+// how a stale From can never answer a later call.
+package genserver

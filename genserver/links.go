@@ -1,0 +1,105 @@
+package genserver
+
+// Monitor watches dest: when it exits, a Down with its exit reason arrives
+// in HandleInfo. If dest is already gone, the Down (with ErrNoProcess)
+// arrives at once. Monitors are one-way and stack: two Monitor calls give
+// two Downs.
+func (p *Process) Monitor(dest Dest) Ref {
+	ref := Ref(p.sys.refs.Add(1))
+	if p.watching == nil {
+		p.watching = make(map[Ref]*Process)
+	}
+	target := dest.resolve(p.sys)
+	if target != nil {
+		target.mu.Lock()
+		if !target.dead {
+			if target.monitors == nil {
+				target.monitors = make(map[Ref]*Process)
+			}
+			target.monitors[ref] = p
+			target.mu.Unlock()
+			p.watching[ref] = target
+			return ref
+		}
+		target.mu.Unlock()
+	}
+	p.watching[ref] = nil
+	_ = p.push(message{kind: kDown, msg: Down{Ref: ref, PID: PID{target}, Reason: ErrNoProcess}})
+	return ref
+}
+
+// Demonitor removes a monitor and reports whether it was active. A Down
+// already queued for it is discarded (erlang:demonitor with flush).
+func (p *Process) Demonitor(ref Ref) bool {
+	target, ok := p.watching[ref]
+	if !ok {
+		return false
+	}
+	delete(p.watching, ref)
+	if target != nil {
+		target.mu.Lock()
+		delete(target.monitors, ref)
+		target.mu.Unlock()
+	}
+	return true
+}
+
+// Link links this process with pid: when either exits with a reason other
+// than normal, the other exits with the same reason, unless it traps exits
+// (then it gets an Exit message). Linking to a process that is gone returns
+// ErrNoProcess.
+func (p *Process) Link(pid PID) error {
+	t := pid.resolve(p.sys)
+	if t == nil {
+		return ErrNoProcess
+	}
+	if t == p {
+		return nil
+	}
+	t.mu.Lock()
+	if t.dead {
+		t.mu.Unlock()
+		return ErrNoProcess
+	}
+	if t.links == nil {
+		t.links = make(map[*Process]struct{})
+	}
+	t.links[p] = struct{}{}
+	t.mu.Unlock()
+	p.mu.Lock()
+	if p.links == nil {
+		p.links = make(map[*Process]struct{})
+	}
+	p.links[t] = struct{}{}
+	p.mu.Unlock()
+	return nil
+}
+
+// Unlink removes the link with pid, in both directions.
+func (p *Process) Unlink(pid PID) {
+	t := pid.p
+	if t == nil || t == p {
+		return
+	}
+	t.mu.Lock()
+	delete(t.links, p)
+	t.mu.Unlock()
+	p.mu.Lock()
+	delete(p.links, t)
+	p.mu.Unlock()
+}
+
+// SpawnLink spawns a process linked to p before it runs Init, as
+// proc_lib:spawn_link does: if Init fails, p gets the exit signal.
+func (p *Process) SpawnLink(factory func() Server, opts ...Option) (PID, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	o.link = p
+	child, err := p.sys.start(factory, o)
+	if err != nil {
+		return PID{}, err
+	}
+	return PID{child}, nil
+}

@@ -1,0 +1,400 @@
+package genserver
+
+import (
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+type msgKind uint8
+
+const (
+	kCast msgKind = iota
+	kCall
+	kInfo
+	kTimer // msg is *timerEntry
+	kDown  // msg is Down
+	kIdle  // from.token is the idle generation
+)
+
+type message struct {
+	kind msgKind
+	msg  any
+	from From
+}
+
+type sigKind uint8
+
+const (
+	sigShutdown sigKind = iota // stop with reason, running Terminate
+	sigKill                    // stop with ErrKilled, untrappable, no Terminate
+	sigLinkExit                // a linked process exited
+)
+
+// signal is an exit signal. Signals overtake queued messages, as in OTP, so a
+// shutdown is not stuck behind a long mailbox.
+type signal struct {
+	kind   sigKind
+	from   *Process
+	reason error
+}
+
+// Process is the running incarnation of a Server. It is handed to every
+// callback; its methods are for use from those callbacks (the process's own
+// goroutine), except where a method says otherwise.
+//
+// A process has no goroutine of its own while idle: a goroutine is started
+// when a message arrives at an idle process and ends when its mailbox is
+// empty. That is what keeps an idle server small.
+type Process struct {
+	sys  *System
+	id   uint64
+	name string
+	srv  Server
+	done chan struct{}
+
+	// Guarded by mu.
+	mu       sync.Mutex
+	q        queue
+	sigs     []signal
+	running  bool // an activation goroutine owns the process, or Init/terminate does
+	dead     bool
+	links    map[*Process]struct{}
+	monitors map[Ref]*Process // monitors on this process: ref -> watcher
+	idleGen  uint64
+	limit    int
+	overflow Overflow
+
+	sigPending atomic.Bool
+	reason     error // set before done is closed
+
+	// Owned by whichever goroutine runs the process.
+	stopping  bool
+	stopWhy   error
+	cont      *continuation
+	trap      bool
+	watching  map[Ref]*Process // monitors this process holds: ref -> target
+	timers    map[*timerEntry]struct{}
+	idle      time.Duration
+	idleTimer *time.Timer
+}
+
+type continuation struct{ arg any }
+
+// Overflow is what a bounded mailbox does when it is full.
+type Overflow uint8
+
+const (
+	// Reject refuses the new message: Cast and Send return ErrMailboxFull,
+	// Call fails with it.
+	Reject Overflow = iota
+	// Crash makes the process exit with ErrMailboxFull, as Erlang's
+	// max_heap_size kill does: a process that cannot keep up is restarted
+	// by its supervisor with an empty mailbox.
+	Crash
+)
+
+// Self returns the process's PID.
+func (p *Process) Self() PID { return PID{p} }
+
+// System returns the process's System.
+func (p *Process) System() *System { return p.sys }
+
+// Name returns the registered name, or "".
+func (p *Process) Name() string { return p.name }
+
+// Logger returns the System's logger with this process's pid and name.
+func (p *Process) Logger() zerolog.Logger {
+	return p.sys.log.With().Stringer("pid", p.Self()).Str("name", p.name).Logger()
+}
+
+// Stop makes the process exit with reason (nil is a normal exit) once the
+// current callback returns.
+func (p *Process) Stop(reason error) {
+	if !p.stopping {
+		p.stopping, p.stopWhy = true, reason
+	}
+}
+
+// Continue makes HandleContinue(arg) run as soon as the current callback
+// returns, before any other message (Elixir's {:continue, arg}).
+func (p *Process) Continue(arg any) { p.cont = &continuation{arg} }
+
+// TrapExits turns exit signals from linked processes into Exit info messages
+// instead of exits.
+func (p *Process) TrapExits(on bool) { p.trap = on }
+
+// SetIdleTimeout makes a Timeout info message arrive each time the process
+// has been idle (no message) for d; 0 turns it off. Like the timeout in an
+// OTP callback's return, any message restarts the wait.
+func (p *Process) SetIdleTimeout(d time.Duration) {
+	p.idle = d
+	if d <= 0 && p.idleTimer != nil {
+		p.idleTimer.Stop()
+	}
+}
+
+// push queues m and starts an activation when the process is idle.
+func (p *Process) push(m message) error {
+	p.mu.Lock()
+	if p.dead {
+		p.mu.Unlock()
+		return ErrNoProcess
+	}
+	if p.limit > 0 && p.q.n >= p.limit {
+		if p.overflow == Crash {
+			p.sigs = append(p.sigs, signal{kind: sigShutdown, reason: ErrMailboxFull})
+			p.sigPending.Store(true)
+			p.activateLocked()
+		}
+		p.mu.Unlock()
+		return ErrMailboxFull
+	}
+	p.q.push(&p.sys.segs, m)
+	p.activateLocked()
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *Process) signal(s signal) {
+	p.mu.Lock()
+	if !p.dead {
+		p.sigs = append(p.sigs, s)
+		p.sigPending.Store(true)
+		p.activateLocked()
+	}
+	p.mu.Unlock()
+}
+
+func (p *Process) activateLocked() {
+	if !p.running {
+		p.running = true
+		go activate(p) // not p.activate: a method value would allocate
+	}
+}
+
+func activate(p *Process) { p.activate() }
+
+// activate runs the process until its mailbox is empty or it exits.
+func (p *Process) activate() {
+	defer p.recoverCrash()
+	for {
+		if p.sigPending.Load() && p.handleSignals() {
+			return
+		}
+		if p.cont != nil {
+			if p.runContinue() {
+				return
+			}
+			continue
+		}
+		p.mu.Lock()
+		if p.q.n == 0 {
+			if len(p.sigs) > 0 { // raced with signal(): it saw running and did not start us
+				p.mu.Unlock()
+				continue
+			}
+			p.running = false
+			if p.idle > 0 {
+				p.armIdleLocked()
+			}
+			p.mu.Unlock()
+			return
+		}
+		batch := p.q.take()
+		p.idleGen++
+		p.mu.Unlock()
+
+		for seg := batch; seg != nil; seg = p.sys.segs.release(seg) {
+			for i := seg.off; i < seg.n; i++ {
+				m := seg.msgs[i]
+				seg.msgs[i] = message{}
+				if p.dispatch(&m) {
+					return
+				}
+				if p.sigPending.Load() || p.cont != nil {
+					// Signals and continuations go before the rest of
+					// the batch: put it back at the head of the queue.
+					seg.off = i + 1
+					p.mu.Lock()
+					p.q.prepend(seg)
+					p.mu.Unlock()
+					seg = nil
+					break
+				}
+			}
+			if seg == nil {
+				break
+			}
+		}
+	}
+}
+
+// dispatch runs one message's callback and reports whether the process exited.
+func (p *Process) dispatch(m *message) bool {
+	switch m.kind {
+	case kCast:
+		p.srv.HandleCast(p, m.msg)
+	case kCall:
+		v, err := p.srv.HandleCall(p, m.from, m.msg)
+		if v != NoReply || err != nil {
+			Reply(m.from, v, err)
+		}
+	case kInfo:
+		p.info(m.msg)
+	case kTimer:
+		t := m.msg.(*timerEntry)
+		if _, live := p.timers[t]; !live {
+			break // cancelled after it fired
+		}
+		delete(p.timers, t)
+		p.info(t.msg)
+	case kDown:
+		d := m.msg.(Down)
+		if _, live := p.watching[d.Ref]; !live {
+			break // demonitored
+		}
+		delete(p.watching, d.Ref)
+		p.info(d)
+	case kIdle:
+		p.mu.Lock()
+		current := m.from.token == p.idleGen-1 // activate() bumped the generation taking this batch
+		p.mu.Unlock()
+		if current {
+			p.info(Timeout{})
+		}
+	}
+	if p.stopping {
+		p.terminate(p.stopWhy, true)
+		return true
+	}
+	return false
+}
+
+func (p *Process) info(msg any) {
+	if h, ok := p.srv.(InfoHandler); ok {
+		h.HandleInfo(p, msg)
+		return
+	}
+	p.sys.log.Debug().Stringer("pid", p.Self()).Str("name", p.name).
+		Interface("msg", msg).Msg("info message dropped: server has no HandleInfo")
+}
+
+func (p *Process) runContinue() (exited bool) {
+	c := p.cont
+	p.cont = nil
+	if h, ok := p.srv.(ContinueHandler); ok {
+		h.HandleContinue(p, c.arg)
+	} else {
+		p.sys.log.Warn().Stringer("pid", p.Self()).Msg("Continue called but server has no HandleContinue")
+	}
+	if p.stopping {
+		p.terminate(p.stopWhy, true)
+		return true
+	}
+	return false
+}
+
+// handleSignals applies pending exit signals and reports whether the
+// process exited.
+func (p *Process) handleSignals() bool {
+	p.mu.Lock()
+	sigs := p.sigs
+	p.sigs = nil
+	p.sigPending.Store(false)
+	p.mu.Unlock()
+	for _, s := range sigs {
+		switch s.kind {
+		case sigKill:
+			p.terminate(s.reason, false)
+			return true
+		case sigShutdown:
+			p.terminate(s.reason, true)
+			return true
+		case sigLinkExit:
+			if p.trap {
+				p.info(Exit{PID: PID{s.from}, Reason: s.reason})
+				if p.stopping {
+					p.terminate(p.stopWhy, true)
+					return true
+				}
+			} else if s.reason != nil {
+				// OTP: a non-trapping process exits with the same reason.
+				p.terminate(s.reason, true)
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// recoverCrash turns a panic in a callback into the process's exit.
+func (p *Process) recoverCrash() {
+	if v := recover(); v != nil {
+		p.terminate(&PanicError{Value: v, Stack: debug.Stack()}, true)
+	}
+}
+
+// terminate runs Terminate (unless killed), then makes the exit visible:
+// name released, callers failed, links and monitors fired.
+func (p *Process) terminate(reason error, runTerminate bool) {
+	if t, ok := p.srv.(Terminator); ok && runTerminate {
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					p.sys.log.Error().Stringer("pid", p.Self()).Interface("panic", v).Msg("Terminate panicked")
+				}
+			}()
+			t.Terminate(p, reason)
+		}()
+	}
+	p.mu.Lock()
+	p.dead = true
+	p.reason = reason
+	links, monitors := p.links, p.monitors
+	rest := p.q.take()
+	p.sigs, p.links, p.monitors = nil, nil, nil
+	p.mu.Unlock()
+
+	for t := range p.timers {
+		t.timer.Stop()
+	}
+	p.timers = nil
+	if p.idleTimer != nil {
+		p.idleTimer.Stop()
+	}
+	for ref, target := range p.watching {
+		if target != nil {
+			target.mu.Lock()
+			delete(target.monitors, ref)
+			target.mu.Unlock()
+		}
+	}
+	p.watching = nil
+
+	for seg := rest; seg != nil; seg = p.sys.segs.release(seg) {
+		clear(seg.msgs[seg.off:seg.n])
+	}
+	p.sys.unregister(p)
+	close(p.done)
+
+	for l := range links {
+		l.mu.Lock()
+		delete(l.links, p)
+		l.mu.Unlock()
+		l.signal(signal{kind: sigLinkExit, from: p, reason: reason})
+	}
+	for ref, w := range monitors {
+		_ = w.push(message{kind: kDown, msg: Down{Ref: ref, PID: PID{p}, Reason: reason}})
+	}
+	if reason != nil && reason != ErrShutdown {
+		ev := p.sys.log.Error().Stringer("pid", p.Self()).Str("name", p.name).AnErr("reason", reason)
+		if pe, ok := reason.(*PanicError); ok {
+			ev = ev.Bytes("stack", pe.Stack)
+		}
+		ev.Msg("process crashed")
+	}
+}

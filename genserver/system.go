@@ -1,0 +1,177 @@
+package genserver
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
+)
+
+// Config configures a System. The zero value is valid.
+type Config struct {
+	// Name appears in PIDs and logs. Default "node".
+	Name string
+	// Logger receives crash reports and dropped-message warnings.
+	// Default zerolog.Nop().
+	Logger *zerolog.Logger
+}
+
+// System is one trust domain: its own processes and its own name registry.
+// Several Systems may live in one OS process; they share nothing.
+type System struct {
+	name  string
+	log   zerolog.Logger
+	names sync.Map // string -> *Process
+	ids   atomic.Uint64
+	refs  atomic.Uint64
+	// Reply slots are pooled per System: a System is the unit of isolation
+	// (and of a testing/synctest bubble).
+	slots  sync.Pool
+	tokens atomic.Uint64
+	segs   segPool
+
+	mu      sync.Mutex
+	procs   map[*Process]struct{}
+	stopped bool
+}
+
+// NewSystem returns a running System.
+func NewSystem(cfg Config) *System {
+	s := &System{name: cfg.Name, log: zerolog.Nop(), procs: make(map[*Process]struct{})}
+	s.slots.New = func() any { return &replySlot{pool: &s.slots, done: make(chan struct{}, 1)} }
+	if s.name == "" {
+		s.name = "node"
+	}
+	if cfg.Logger != nil {
+		s.log = *cfg.Logger
+	}
+	return s
+}
+
+// Name returns the System's name.
+func (s *System) Name() string { return s.name }
+
+// Logger returns the System's logger.
+func (s *System) Logger() *zerolog.Logger { return &s.log }
+
+// Whereis returns the process registered under name.
+func (s *System) Whereis(name string) (PID, bool) {
+	p := s.lookup(name)
+	return PID{p}, p != nil
+}
+
+// Registered returns the registered names, in no particular order.
+func (s *System) Registered() []string {
+	var out []string
+	s.names.Range(func(k, _ any) bool { out = append(out, k.(string)); return true })
+	return out
+}
+
+// NumProcesses returns the number of live processes.
+func (s *System) NumProcesses() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.procs)
+}
+
+func (s *System) lookup(name string) *Process {
+	if v, ok := s.names.Load(name); ok {
+		return v.(*Process)
+	}
+	return nil
+}
+
+// register adds p to the System and, if it has one, its name.
+func (s *System) register(p *Process) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return ErrSystemStopped
+	}
+	if p.name != "" {
+		if _, loaded := s.names.LoadOrStore(p.name, p); loaded {
+			return ErrNameTaken
+		}
+	}
+	s.procs[p] = struct{}{}
+	return nil
+}
+
+func (s *System) unregister(p *Process) {
+	if p.name != "" {
+		s.names.CompareAndDelete(p.name, p)
+	}
+	s.mu.Lock()
+	delete(s.procs, p)
+	s.mu.Unlock()
+}
+
+// Stop refuses new processes, shuts down every process of the System with
+// ErrShutdown (running their Terminate callbacks) and waits until they have
+// exited or ctx ends. It is safe to call more than once.
+func (s *System) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopped = true
+	procs := make([]*Process, 0, len(s.procs))
+	for p := range s.procs {
+		procs = append(procs, p)
+	}
+	s.mu.Unlock()
+	for _, p := range procs {
+		p.signal(signal{kind: sigShutdown, reason: ErrShutdown})
+	}
+	for _, p := range procs {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// StopProcess stops dest with reason (ErrShutdown when nil) after its current
+// callback, runs its Terminate, and waits for it to exit or for ctx to end.
+func (s *System) StopProcess(ctx context.Context, dest Dest, reason error) error {
+	p := dest.resolve(s)
+	if p == nil {
+		return ErrNoProcess
+	}
+	if reason == nil {
+		reason = ErrShutdown
+	}
+	p.signal(signal{kind: sigShutdown, reason: reason})
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Kill makes dest exit with ErrKilled after its current callback, whether or
+// not it traps exits. Its Terminate does not run.
+func (s *System) Kill(dest Dest) error {
+	p := dest.resolve(s)
+	if p == nil {
+		return ErrNoProcess
+	}
+	p.signal(signal{kind: sigKill, reason: ErrKilled})
+	return nil
+}
+
+// Cast sends an asynchronous request, handled by HandleCast. It fails only
+// when dest does not exist or its bounded mailbox is full.
+func (s *System) Cast(dest Dest, msg any) error { return s.deliver(dest, kCast, msg) }
+
+// Send sends an info message, handled by HandleInfo.
+func (s *System) Send(dest Dest, msg any) error { return s.deliver(dest, kInfo, msg) }
+
+func (s *System) deliver(dest Dest, kind msgKind, msg any) error {
+	p := dest.resolve(s)
+	if p == nil {
+		return ErrNoProcess
+	}
+	return p.push(message{kind: kind, msg: msg})
+}
