@@ -118,9 +118,10 @@ func (s *System) Call(ctx context.Context, dest Dest, req any) (any, error) {
 }
 
 // CallAs makes a call on behalf of an engine on another node whose address
-// the transport has verified; the callee sees it as From.Address.
-func (s *System) CallAs(ctx context.Context, addr string, dest Dest, req any) (any, error) {
-	return s.call(ctx, nil, addr, dest, req)
+// the transport has verified: the callee sees addr as From.Address and
+// proxy (the engine's local proxy, or the zero PID) as From.PID.
+func (s *System) CallAs(ctx context.Context, proxy PID, addr string, dest Dest, req any) (any, error) {
+	return s.callAs(ctx, nil, proxy, addr, dest, req)
 }
 
 // Call is Call[any] made by p.
@@ -128,13 +129,19 @@ func (p *Process) Call(ctx context.Context, dest Dest, req any) (any, error) {
 	return p.sys.call(ctx, p, "", dest, req)
 }
 
-// Cast sends an asynchronous request to dest (see System.Cast).
-func (p *Process) Cast(dest Dest, msg any) error { return p.sys.Cast(dest, msg) }
+// Cast sends an asynchronous request to dest (see System.Cast); the
+// receiver sees p as its Sender.
+func (p *Process) Cast(dest Dest, msg any) error { return p.sys.deliver(PID{p}, dest, kCast, msg) }
 
-// Send sends an info message to dest (see System.Send).
-func (p *Process) Send(dest Dest, msg any) error { return p.sys.Send(dest, msg) }
+// Send sends an info message to dest (see System.Send); the receiver sees p
+// as its Sender.
+func (p *Process) Send(dest Dest, msg any) error { return p.sys.deliver(PID{p}, dest, kInfo, msg) }
 
 func (s *System) call(ctx context.Context, self *Process, addr string, dest Dest, req any) (any, error) {
+	return s.callAs(ctx, self, PID{self}, addr, dest, req)
+}
+
+func (s *System) callAs(ctx context.Context, self *Process, caller PID, addr string, dest Dest, req any) (any, error) {
 	target := dest.resolve(s)
 	if target == nil {
 		return nil, ErrNoProcess
@@ -154,7 +161,7 @@ func (s *System) call(ctx context.Context, self *Process, addr string, dest Dest
 		}
 		timeout = slot.timer.C
 	}
-	from := From{slot: slot, token: token, caller: PID{self}, addr: addr, deadline: deadline.UnixNano()}
+	from := From{slot: slot, token: token, caller: caller, addr: addr, deadline: deadline.UnixNano()}
 	if err := target.push(message{kind: kCall, msg: req, from: from}); err != nil {
 		slot.abandon(token)
 		return nil, err

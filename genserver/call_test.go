@@ -232,7 +232,7 @@ func TestCallAsReportsAddress(t *testing.T) {
 	pid := spawn(t, sys, &fn{call: func(_ *genserver.Process, from genserver.From, _ any) (any, error) {
 		return from.Address(), nil
 	}})
-	v, err := sys.CallAs(context.Background(), "ek1remote", pid, "who")
+	v, err := sys.CallAs(context.Background(), genserver.PID{}, "ek1remote", pid, "who")
 	if err != nil || v != "ek1remote" {
 		t.Fatalf("got %v, %v", v, err)
 	}
@@ -278,4 +278,26 @@ func all(xs []int, v int) bool {
 		}
 	}
 	return true
+}
+
+func TestSender(t *testing.T) {
+	sys := newSystem(t)
+	senders := make(chan genserver.PID, 3)
+	target := spawn(t, sys, &fn{
+		cast: func(p *genserver.Process, _ any) { senders <- p.Sender() },
+		info: func(p *genserver.Process, _ any) { senders <- p.Sender() },
+	})
+	from := spawn(t, sys, &fn{cast: func(p *genserver.Process, _ any) { _ = p.Cast(target, "hi") }})
+	_ = sys.Cast(from, "go")
+	if got := recv(t, senders); got != from {
+		t.Fatalf("Sender = %v, want %v", got, from)
+	}
+	_ = sys.Cast(target, "anonymous")
+	if got := recv(t, senders); !got.IsZero() {
+		t.Fatalf("Sender of a System.Cast = %v, want zero", got)
+	}
+	_ = sys.SendFrom(from, target, "on behalf")
+	if got := recv(t, senders); got != from {
+		t.Fatalf("Sender of SendFrom = %v", got)
+	}
 }

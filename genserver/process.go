@@ -76,6 +76,7 @@ type Process struct {
 	stopWhy   error
 	cont      *continuation
 	trap      bool
+	sender    PID              // of the message being handled
 	watching  map[Ref]*Process // monitors this process holds: ref -> target
 	timers    map[*timerEntry]struct{}
 	idle      time.Duration
@@ -110,6 +111,14 @@ func (p *Process) Name() string { return p.name }
 func (p *Process) Logger() zerolog.Logger {
 	return p.sys.log.With().Stringer("pid", p.Self()).Str("name", p.name).Logger()
 }
+
+// Sender returns the process that sent the message being handled: for
+// casts and info messages sent with Process.Cast/Send or System.CastFrom/
+// SendFrom, and for calls made by a process. It is the zero PID for messages
+// from plain goroutines and for timers, Down, Exit and Timeout. A message from
+// an engine on another node appears to come from that engine's proxy, so
+// casting back to Sender() answers across the network.
+func (p *Process) Sender() PID { return p.sender }
 
 // Stop makes the process exit with reason (nil is a normal exit) once the
 // current callback returns.
@@ -235,6 +244,7 @@ func (p *Process) activate() {
 
 // dispatch runs one message's callback and reports whether the process exited.
 func (p *Process) dispatch(m *message) bool {
+	p.sender = m.from.caller
 	switch m.kind {
 	case kCast:
 		p.srv.HandleCast(p, m.msg)

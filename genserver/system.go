@@ -163,15 +163,27 @@ func (s *System) Kill(dest Dest) error {
 
 // Cast sends an asynchronous request, handled by HandleCast. It fails only
 // when dest does not exist or its bounded mailbox is full.
-func (s *System) Cast(dest Dest, msg any) error { return s.deliver(dest, kCast, msg) }
+func (s *System) Cast(dest Dest, msg any) error { return s.deliver(PID{}, dest, kCast, msg) }
 
 // Send sends an info message, handled by HandleInfo.
-func (s *System) Send(dest Dest, msg any) error { return s.deliver(dest, kInfo, msg) }
+func (s *System) Send(dest Dest, msg any) error { return s.deliver(PID{}, dest, kInfo, msg) }
 
-func (s *System) deliver(dest Dest, kind msgKind, msg any) error {
+// CastFrom is Cast on behalf of sender, which the receiver sees as
+// Process.Sender. The transport uses it to make a remote engine's cast
+// come from its proxy.
+func (s *System) CastFrom(sender PID, dest Dest, msg any) error {
+	return s.deliver(sender, dest, kCast, msg)
+}
+
+// SendFrom is Send on behalf of sender (see CastFrom).
+func (s *System) SendFrom(sender PID, dest Dest, msg any) error {
+	return s.deliver(sender, dest, kInfo, msg)
+}
+
+func (s *System) deliver(sender PID, dest Dest, kind msgKind, msg any) error {
 	p := dest.resolve(s)
 	if p == nil {
 		return ErrNoProcess
 	}
-	return p.push(message{kind: kind, msg: msg})
+	return p.push(message{kind: kind, msg: msg, from: From{caller: sender}})
 }

@@ -1,0 +1,98 @@
+package callbridge
+
+import (
+	"context"
+	"errors"
+
+	"github.com/enginekit/enginekit/genserver"
+)
+
+// WireError is an error as it crosses the wire in a reply.
+type WireError struct {
+	Code    Code   `cbor:"1,keyasint"`
+	Message string `cbor:"2,keyasint,omitempty"`
+}
+
+// Code classifies an error so the receiving node can give back the same
+// sentinel the callee's node saw.
+type Code uint8
+
+const (
+	CodeError        Code = iota // an error returned by the handler: text only
+	CodeNoProcess                // genserver.ErrNoProcess
+	CodeTimeout                  // genserver.ErrTimeout
+	CodeExited                   // *genserver.ExitError with a reason
+	CodeExitedNormal             // *genserver.ExitError with a normal exit
+	CodeCallingSelf              // genserver.ErrCallingSelf
+	CodeMailboxFull              // genserver.ErrMailboxFull
+	CodeNoConnection             // ErrNoConnection (a relay lost its route)
+	CodeCanceled                 // the callee's node shut down during the call
+	CodeBadRequest               // the request could not be decoded there
+)
+
+// RemoteError is an error that happened on another node, known by its text.
+type RemoteError struct{ Message string }
+
+func (e *RemoteError) Error() string { return e.Message }
+
+// ErrBadRequest: the receiving node could not decode the request (an
+// unregistered type, or over its limits).
+var ErrBadRequest = errors.New("callbridge: request rejected by the remote node")
+
+// EncodeError turns err into its wire form; nil stays nil.
+func EncodeError(err error) *WireError {
+	if err == nil {
+		return nil
+	}
+	var exit *genserver.ExitError
+	switch {
+	case errors.As(err, &exit):
+		if exit.Reason == nil {
+			return &WireError{Code: CodeExitedNormal}
+		}
+		return &WireError{Code: CodeExited, Message: exit.Reason.Error()}
+	case errors.Is(err, genserver.ErrNoProcess):
+		return &WireError{Code: CodeNoProcess}
+	case errors.Is(err, genserver.ErrTimeout):
+		return &WireError{Code: CodeTimeout}
+	case errors.Is(err, genserver.ErrCallingSelf):
+		return &WireError{Code: CodeCallingSelf}
+	case errors.Is(err, genserver.ErrMailboxFull):
+		return &WireError{Code: CodeMailboxFull}
+	case errors.Is(err, ErrNoConnection):
+		return &WireError{Code: CodeNoConnection}
+	case errors.Is(err, context.Canceled):
+		return &WireError{Code: CodeCanceled}
+	case errors.Is(err, ErrBadRequest):
+		return &WireError{Code: CodeBadRequest, Message: err.Error()}
+	}
+	return &WireError{Code: CodeError, Message: err.Error()}
+}
+
+// Err turns a wire error back into the error a local caller would get.
+func (w *WireError) Err() error {
+	if w == nil {
+		return nil
+	}
+	switch w.Code {
+	case CodeNoProcess:
+		return genserver.ErrNoProcess
+	case CodeTimeout:
+		return genserver.ErrTimeout
+	case CodeExited:
+		return &genserver.ExitError{Reason: &RemoteError{w.Message}}
+	case CodeExitedNormal:
+		return &genserver.ExitError{}
+	case CodeCallingSelf:
+		return genserver.ErrCallingSelf
+	case CodeMailboxFull:
+		return genserver.ErrMailboxFull
+	case CodeNoConnection:
+		return ErrNoConnection
+	case CodeCanceled:
+		return ErrNoConnection
+	case CodeBadRequest:
+		return ErrBadRequest
+	}
+	return &RemoteError{w.Message}
+}

@@ -1,0 +1,56 @@
+package callbridge
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/enginekit/enginekit/genserver"
+)
+
+// Call is one incoming call from a remote engine.
+type Call struct {
+	Proxy    genserver.PID  // the calling engine's proxy on this node (From.PID), or zero
+	From     string         // the calling engine's verified address (From.Address)
+	Dest     genserver.Dest // the local engine called
+	Req      any
+	Deadline time.Time // the caller's deadline; zero means DefaultCallTimeout from now
+}
+
+// Incoming runs dummy callers. The zero value is not usable; use NewIncoming.
+type Incoming struct {
+	sys    *genserver.System
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewIncoming returns an Incoming whose dummy callers call into sys.
+func NewIncoming(sys *genserver.System) *Incoming {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Incoming{sys: sys, ctx: ctx, cancel: cancel}
+}
+
+// Start runs a dummy caller for c: it calls c.Dest locally and then calls
+// reply with the result, from its own goroutine. It returns at once.
+func (in *Incoming) Start(c Call, reply func(v any, err error)) {
+	in.wg.Add(1)
+	go func() {
+		defer in.wg.Done()
+		ctx, cancel := in.ctx, context.CancelFunc(func() {})
+		if !c.Deadline.IsZero() {
+			ctx, cancel = context.WithDeadline(ctx, c.Deadline)
+		}
+		v, err := in.sys.CallAs(ctx, c.Proxy, c.From, c.Dest, c.Req)
+		cancel()
+		reply(v, err)
+	}()
+}
+
+// Close cancels the dummy callers still waiting (their callers get
+// context.Canceled replies, if the route is still there to carry them) and
+// waits for all of them to finish.
+func (in *Incoming) Close() {
+	in.cancel()
+	in.wg.Wait()
+}

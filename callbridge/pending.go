@@ -1,0 +1,91 @@
+package callbridge
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/enginekit/enginekit/genserver"
+)
+
+// ErrNoConnection fails the calls pending on a route that went down, and
+// calls to a foreign engine that has no live route.
+var ErrNoConnection = errors.New("callbridge: no connection to the engine")
+
+// Pending holds the call repliers of one route: the calls sent on it that
+// wait for a reply. It is safe for concurrent use.
+type Pending struct {
+	mu     sync.Mutex
+	next   uint64
+	calls  map[uint64]genserver.From
+	sweep  int // size at which the next Add sweeps out abandoned calls
+	closed error
+}
+
+// NewPending returns an empty table.
+func NewPending() *Pending {
+	return &Pending{calls: make(map[uint64]genserver.From), sweep: 64}
+}
+
+// Add registers a call and returns the reference that its call envelope
+// carries. It fails with the table's close error once the route is down.
+func (t *Pending) Add(from genserver.From) (uint64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed != nil {
+		return 0, t.closed
+	}
+	if len(t.calls) >= t.sweep {
+		// Callers that gave up leave their entries behind; drop them here,
+		// amortised, instead of running a timer per call.
+		for ref, f := range t.calls {
+			if !f.Pending() {
+				delete(t.calls, ref)
+			}
+		}
+		t.sweep = max(64, 2*len(t.calls))
+	}
+	t.next++
+	t.calls[t.next] = from
+	return t.next, nil
+}
+
+// Resolve answers the call ref with the reply that came back, and reports
+// whether a call was waiting for it (false for unknown or repeated refs,
+// which a hostile or confused peer may send).
+func (t *Pending) Resolve(ref uint64, v any, err error) bool {
+	t.mu.Lock()
+	from, ok := t.calls[ref]
+	delete(t.calls, ref)
+	t.mu.Unlock()
+	return ok && genserver.Reply(from, v, err)
+}
+
+// Close fails every pending call with err (ErrNoConnection when nil), and
+// makes later Adds fail with it. It returns how many calls it failed.
+func (t *Pending) Close(err error) int {
+	if err == nil {
+		err = ErrNoConnection
+	}
+	t.mu.Lock()
+	calls := t.calls
+	if t.closed == nil {
+		t.closed = err
+	}
+	t.calls = make(map[uint64]genserver.From)
+	t.mu.Unlock()
+	n := 0
+	for _, from := range calls {
+		if genserver.Reply(from, nil, err) {
+			n++
+		}
+	}
+	return n
+}
+
+// Len returns the number of registered calls, abandoned ones included until
+// they are swept.
+func (t *Pending) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.calls)
+}
