@@ -21,7 +21,7 @@ type proxy struct {
 }
 
 func (p *proxy) HandleCall(_ *genserver.Process, from genserver.From, _ any) (any, error) {
-	ref, err := p.pending.Add(from)
+	ref, err := p.pending.Add(from, callee)
 	if err != nil {
 		return nil, err
 	}
@@ -29,6 +29,8 @@ func (p *proxy) HandleCall(_ *genserver.Process, from genserver.From, _ any) (an
 	return genserver.NoReply, nil
 }
 func (p *proxy) HandleCast(*genserver.Process, any) {}
+
+var callee = [32]byte{1}
 
 func newProxy(t *testing.T) (*genserver.System, genserver.PID, *proxy) {
 	sys := genserver.NewSystem(genserver.Config{})
@@ -60,10 +62,13 @@ func TestPendingResolve(t *testing.T) {
 		refs = append(refs, <-px.sent)
 	}
 	for _, ref := range refs {
-		if !px.pending.Resolve(ref, ref, nil) {
+		if px.pending.Resolve(ref, [32]byte{2}, "forged", nil) {
+			t.Fatalf("resolve %d: a reply from another engine answered the call", ref)
+		}
+		if !px.pending.Resolve(ref, callee, ref, nil) {
 			t.Fatalf("resolve %d: no waiting call", ref)
 		}
-		if px.pending.Resolve(ref, ref, nil) {
+		if px.pending.Resolve(ref, callee, ref, nil) {
 			t.Fatalf("resolve %d twice accepted", ref)
 		}
 	}
@@ -74,7 +79,7 @@ func TestPendingResolve(t *testing.T) {
 	if len(seen) != n {
 		t.Fatalf("got %d distinct replies, want %d", len(seen), n)
 	}
-	if px.pending.Resolve(9999, nil, nil) {
+	if px.pending.Resolve(9999, callee, nil, nil) {
 		t.Fatal("unknown ref resolved")
 	}
 }

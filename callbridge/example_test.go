@@ -37,13 +37,13 @@ type relay struct {
 }
 
 func (r *relay) HandleCall(_ *genserver.Process, from genserver.From, req any) (any, error) {
-	ref, err := r.pending.Add(from)
+	ref, err := r.pending.Add(from, [32]byte{})
 	if err != nil {
 		return nil, err
 	}
 	r.in.Start(callbridge.Call{From: "ek1caller", Dest: genserver.Name("engine"), Req: req}, func(v any, err error) {
 		wire := callbridge.EncodeError(err) // what would travel in the reply envelope
-		r.pending.Resolve(ref, v, wire.Err())
+		r.pending.Resolve(ref, [32]byte{}, v, wire.Err())
 	})
 	return genserver.NoReply, nil
 }

@@ -16,19 +16,27 @@ var ErrNoConnection = errors.New("callbridge: no connection to the engine")
 type Pending struct {
 	mu     sync.Mutex
 	next   uint64
-	calls  map[uint64]genserver.From
+	calls  map[uint64]call
 	sweep  int // size at which the next Add sweeps out abandoned calls
 	closed error
 }
 
-// NewPending returns an empty table.
-func NewPending() *Pending {
-	return &Pending{calls: make(map[uint64]genserver.From), sweep: 64}
+// call is one call replier: the caller's From and the engine called, the
+// only one whose reply may answer it.
+type call struct {
+	from   genserver.From
+	callee [32]byte
 }
 
-// Add registers a call and returns the reference that its call envelope
-// carries. It fails with the table's close error once the route is down.
-func (t *Pending) Add(from genserver.From) (uint64, error) {
+// NewPending returns an empty table.
+func NewPending() *Pending {
+	return &Pending{calls: make(map[uint64]call), sweep: 64}
+}
+
+// Add registers a call to the engine callee and returns the reference that
+// its call envelope carries. It fails with the table's close error once the
+// route is down.
+func (t *Pending) Add(from genserver.From, callee [32]byte) (uint64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed != nil {
@@ -37,27 +45,42 @@ func (t *Pending) Add(from genserver.From) (uint64, error) {
 	if len(t.calls) >= t.sweep {
 		// Callers that gave up leave their entries behind; drop them here,
 		// amortised, instead of running a timer per call.
-		for ref, f := range t.calls {
-			if !f.Pending() {
+		for ref, c := range t.calls {
+			if !c.from.Pending() {
 				delete(t.calls, ref)
 			}
 		}
 		t.sweep = max(64, 2*len(t.calls))
 	}
 	t.next++
-	t.calls[t.next] = from
+	t.calls[t.next] = call{from, callee}
 	return t.next, nil
 }
 
-// Resolve answers the call ref with the reply that came back, and reports
-// whether a call was waiting for it (false for unknown or repeated refs,
-// which a hostile or confused peer may send).
-func (t *Pending) Resolve(ref uint64, v any, err error) bool {
+// Resolve answers the call ref with the reply that came back from the
+// engine replier, and reports whether a call was waiting for it. Unknown or
+// repeated refs, and replies from an engine other than the one called
+// (which a hostile or confused peer may send), answer nothing.
+func (t *Pending) Resolve(ref uint64, replier [32]byte, v any, err error) bool {
 	t.mu.Lock()
-	from, ok := t.calls[ref]
+	c, ok := t.calls[ref]
+	if ok && c.callee == replier {
+		delete(t.calls, ref)
+	}
+	t.mu.Unlock()
+	return ok && c.callee == replier && genserver.Reply(c.from, v, err)
+}
+
+// Fail answers the call ref with err, whoever it was for: the send of its
+// call envelope failed.
+func (t *Pending) Fail(ref uint64, err error) {
+	t.mu.Lock()
+	c, ok := t.calls[ref]
 	delete(t.calls, ref)
 	t.mu.Unlock()
-	return ok && genserver.Reply(from, v, err)
+	if ok {
+		genserver.Reply(c.from, nil, err)
+	}
 }
 
 // Close fails every pending call with err (ErrNoConnection when nil), and
@@ -71,11 +94,11 @@ func (t *Pending) Close(err error) int {
 	if t.closed == nil {
 		t.closed = err
 	}
-	t.calls = make(map[uint64]genserver.From)
+	t.calls = make(map[uint64]call)
 	t.mu.Unlock()
 	n := 0
-	for _, from := range calls {
-		if genserver.Reply(from, nil, err) {
+	for _, c := range calls {
+		if genserver.Reply(c.from, nil, err) {
 			n++
 		}
 	}
