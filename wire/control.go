@@ -1,0 +1,211 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Version is the protocol version this package speaks, sent in the hello.
+const Version = 1
+
+// Magic starts every hello body.
+const Magic = "EKIT"
+
+// ALPN is the TLS application protocol name both sides must negotiate.
+const ALPN = "enginekit/1"
+
+// AuthMode is how the envelopes of a connection are authenticated
+// (spec.md, "Authentication").
+type AuthMode uint8
+
+const (
+	// AuthSignatures: an ed25519 signature by the sending engine.
+	AuthSignatures AuthMode = 1
+	// AuthMACs: a MAC under a key derived from the TLS session and the
+	// sending engine's address.
+	AuthMACs AuthMode = 2
+)
+
+// Tag sizes per AuthMode.
+const (
+	SignatureSize = 64
+	MACSize       = 32
+)
+
+// Valid reports whether m is a mode this version defines.
+func (m AuthMode) Valid() bool { return m == AuthSignatures || m == AuthMACs }
+
+// TagSize returns the length of a batch's tag under m, or 0 if m is not valid.
+func (m AuthMode) TagSize() int {
+	switch m {
+	case AuthSignatures:
+		return SignatureSize
+	case AuthMACs:
+		return MACSize
+	}
+	return 0
+}
+
+func (m AuthMode) String() string {
+	switch m {
+	case AuthSignatures:
+		return "signatures"
+	case AuthMACs:
+		return "macs"
+	}
+	return fmt.Sprintf("auth(%d)", uint8(m))
+}
+
+// Hello is the body of the first frame each side sends after the TLS
+// handshake.
+type Hello struct {
+	Version uint8
+	Auth    AuthMode
+	// MaxFrameSize is the longest frame the sender of the hello accepts; the
+	// other side must not send longer ones.
+	MaxFrameSize uint32
+}
+
+// HelloSize is the length of a version 1 hello body.
+const HelloSize = 12
+
+// AppendHello appends h as a whole hello frame.
+func AppendHello(dst []byte, h Hello) []byte {
+	dst = AppendFrameHeader(dst, FrameHello, HelloSize)
+	dst = append(dst, Magic...)
+	dst = append(dst, h.Version, byte(h.Auth), 0, 0)
+	return binary.BigEndian.AppendUint32(dst, h.MaxFrameSize)
+}
+
+// ParseHello parses a hello body. It checks the magic, the auth mode and the
+// frame size range; comparing the version is left to the caller, which can
+// then say which versions disagree. Bytes after the first HelloSize are
+// ignored, so later versions may extend the hello.
+func ParseHello(body []byte) (Hello, error) {
+	if len(body) < HelloSize {
+		return Hello{}, fmt.Errorf("%w: %d bytes, want at least %d", ErrBadHello, len(body), HelloSize)
+	}
+	if string(body[:4]) != Magic {
+		return Hello{}, fmt.Errorf("%w: magic %q, want %q", ErrBadHello, body[:4], Magic)
+	}
+	h := Hello{
+		Version:      body[4],
+		Auth:         AuthMode(body[5]),
+		MaxFrameSize: binary.BigEndian.Uint32(body[8:12]),
+	}
+	if !h.Auth.Valid() && h.Version == Version {
+		return h, fmt.Errorf("%w: unknown auth mode %d", ErrBadHello, body[5])
+	}
+	if h.MaxFrameSize < MinFrameSize || h.MaxFrameSize > MaxFrameSizeLimit {
+		return h, fmt.Errorf("%w: max frame size %d outside [%d, %d]", ErrBadHello, h.MaxFrameSize, MinFrameSize, MaxFrameSizeLimit)
+	}
+	return h, nil
+}
+
+// PingSize is the length of a ping or pong body.
+const PingSize = 8
+
+// AppendPing appends a ping frame carrying data, which the peer echoes.
+func AppendPing(dst []byte, data uint64) []byte {
+	return binary.BigEndian.AppendUint64(AppendFrameHeader(dst, FramePing, PingSize), data)
+}
+
+// AppendPong appends the pong frame answering a ping that carried data.
+func AppendPong(dst []byte, data uint64) []byte {
+	return binary.BigEndian.AppendUint64(AppendFrameHeader(dst, FramePong, PingSize), data)
+}
+
+// ParsePing parses the body of a ping or pong.
+func ParsePing(body []byte) (uint64, error) {
+	if len(body) != PingSize {
+		return 0, fmt.Errorf("%w: ping of %d bytes, want %d", ErrMalformedFrame, len(body), PingSize)
+	}
+	return binary.BigEndian.Uint64(body), nil
+}
+
+// GoAwayCode says why a side closes a connection.
+type GoAwayCode uint32
+
+// The go-away codes of version 1. Receivers treat unknown codes as
+// GoAwayInternal.
+const (
+	GoAwayNormal        GoAwayCode = 0 // orderly shutdown
+	GoAwayProtocolError GoAwayCode = 1 // malformed or unknown frame
+	GoAwayRefused       GoAwayCode = 2 // hello not acceptable (version, auth mode, sizes)
+	GoAwayFrameTooLarge GoAwayCode = 3 // a frame over the announced maximum
+	GoAwayTooManyBad    GoAwayCode = 4 // too many batches failed authentication
+	GoAwayIdleTimeout   GoAwayCode = 5 // nothing received for too long
+	GoAwayInternal      GoAwayCode = 6 // local failure
+)
+
+var goAwayNames = [...]string{"normal", "protocol error", "refused", "frame too large", "too many bad batches", "idle timeout", "internal error"}
+
+func (c GoAwayCode) String() string {
+	if int(c) < len(goAwayNames) {
+		return goAwayNames[c]
+	}
+	return fmt.Sprintf("code %d", uint32(c))
+}
+
+// MaxGoAwayReason is the longest reason a go-away carries; receivers
+// truncate longer ones.
+const MaxGoAwayReason = 256
+
+// GoAway is the body of a go-away frame. It is also an error, describing a
+// peer's decision to close.
+type GoAway struct {
+	Code   GoAwayCode
+	Reason string // human-readable, UTF-8, at most MaxGoAwayReason bytes
+}
+
+func (g GoAway) Error() string {
+	if g.Reason == "" {
+		return "peer went away: " + g.Code.String()
+	}
+	return fmt.Sprintf("peer went away: %v: %q", g.Code, g.Reason)
+}
+
+// AppendGoAway appends g as a whole go-away frame, truncating its reason to
+// MaxGoAwayReason bytes on a rune boundary.
+func AppendGoAway(dst []byte, g GoAway) []byte {
+	r := truncateUTF8(g.Reason, MaxGoAwayReason)
+	dst = AppendFrameHeader(dst, FrameGoAway, 4+len(r))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(g.Code))
+	return append(dst, r...)
+}
+
+// ParseGoAway parses a go-away body. Invalid UTF-8 in the reason is replaced.
+func ParseGoAway(body []byte) (GoAway, error) {
+	if len(body) < 4 {
+		return GoAway{}, fmt.Errorf("%w: go-away of %d bytes", ErrMalformedFrame, len(body))
+	}
+	r := body[4:]
+	if len(r) > MaxGoAwayReason {
+		r = r[:MaxGoAwayReason]
+	}
+	return GoAway{Code: GoAwayCode(binary.BigEndian.Uint32(body)), Reason: string(sanitizeUTF8(r))}, nil
+}
+
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func sanitizeUTF8(b []byte) []byte {
+	if utf8.Valid(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		out = utf8.AppendRune(out, r)
+		b = b[size:]
+	}
+	return out
+}

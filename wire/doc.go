@@ -1,0 +1,48 @@
+// Package wire is the byte format spoken between enginekit nodes: frames,
+// the hello, batches of envelopes, what their tags authenticate, and
+// payloads. The format is specified in spec.md, next to this file, precisely
+// enough for a second implementation; this package is the Go one. It does
+// no I/O beyond reading frames from an io.Reader and holds no keys: package
+// netconn runs connections and asks the keyholder for tags.
+//
+// # Frames
+//
+// A connection carries frames: a 4-byte big-endian length, a type byte, a
+// body (spec.md, "Frames"). FrameReader reads them through its own buffer,
+// checks every length against a configured maximum before reading or
+// allocating, and returns bodies without copying. Hello, ping, pong and
+// go-away frames have Append*/Parse* functions.
+//
+// # Envelopes and batches
+//
+// An Envelope is one message between engines: Kind (Cast, Call, Reply, Info,
+// Learn, Forget, Event), Flags, Src, Dst, Ref, Deadline, Seq and an opaque
+// Payload. Envelopes travel in batch frames: one batch holds consecutive
+// envelopes of one Src, carries Src and the first Seq once, and ends with one
+// tag (an ed25519 signature or a MAC) over
+//
+//	AuthDomain || mode || sender router || receiver router || SHA-256(batch body without tag)
+//
+// (AppendAuthMessage). Under light load a batch holds one envelope; under
+// load a sender batches whatever is queued, which is what lets ed25519
+// signatures keep up. Writers build batches in place with AppendBatchStart,
+// AppendRecord, FinishBatch and SetBatchSeq, without allocating; readers
+// check a whole batch with DecodeBatch and then iterate its envelopes, whose
+// payloads alias the frame.
+//
+// # Payloads
+//
+// A Registry maps Go types to names, once, at start-up:
+//
+//	reg, err := wire.NewRegistry(wire.Limits{})
+//	err = wire.Register[counter.Inc](reg, "counter.inc")
+//	b, err := reg.Marshal(counter.Inc{By: 2})   // CBOR ["counter.inc", {...}]
+//	v, err := reg.Unmarshal(b)                  // counter.Inc{By: 2}
+//
+// Payloads are deterministic CBOR (RFC 8949 core deterministic encoding,
+// github.com/fxamacker/cbor/v2), readable from other languages. Unmarshal
+// decodes within explicit Limits (total size, nesting, array and map
+// lengths); an unknown name, an oversize payload or bad CBOR is an error for
+// that payload, never a panic. There is no global registry: each node (or
+// test) makes its own.
+package wire

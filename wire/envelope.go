@@ -1,0 +1,68 @@
+package wire
+
+import (
+	"fmt"
+
+	"github.com/enginekit/enginekit/keyholder"
+)
+
+// Kind says what an envelope is for. The zero Kind is invalid.
+type Kind uint8
+
+// The kinds of envelope. Values are fixed by spec.md; new kinds get new values.
+const (
+	Cast   Kind = 1 // asynchronous message to a server (GenServer cast)
+	Call   Kind = 2 // request expecting a Reply with the same Ref
+	Reply  Kind = 3 // answer to the Call whose Ref it carries
+	Info   Kind = 4 // plain message (Erlang send, handle_info)
+	Learn  Kind = 5 // "learn this engine", from the router (Src is the router)
+	Forget Kind = 6 // "forget this engine", from the router
+	Event  Kind = 7 // a broker event forwarded to a subscriber
+)
+
+var kindNames = [...]string{"invalid", "cast", "call", "reply", "info", "learn", "forget", "event"}
+
+// Valid reports whether k is one of the kinds this version defines.
+func (k Kind) Valid() bool { return k >= Cast && k <= Event }
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Envelope is one message between engines on different nodes.
+//
+// On the wire an envelope travels inside a batch frame, which carries Src and
+// the Seq of its first envelope once for all of them (spec.md, "Batch"). The
+// payload is opaque here; it is normally a value encoded by a Registry.
+type Envelope struct {
+	Kind  Kind
+	Flags uint8             // meaning defined by the layer above; carried as is
+	Src   keyholder.Address // sending engine, or the router for Learn/Forget
+	Dst   keyholder.Address // receiving engine (or router)
+	// Ref pairs a Call with its Reply; zero when unused.
+	Ref uint64
+	// Deadline is when the sender stops caring, in Unix nanoseconds; zero for
+	// none.
+	Deadline int64
+	// Seq is the per-Src sequence number used against replays. Senders do not
+	// choose it: the connection assigns it when it authenticates the batch.
+	Seq     uint64
+	Payload []byte
+}
+
+// Clone returns a copy of e that shares no memory with it.
+func (e *Envelope) Clone() *Envelope {
+	c := *e
+	if e.Payload != nil {
+		c.Payload = append(make([]byte, 0, len(e.Payload)), e.Payload...)
+	}
+	return &c
+}
+
+// String describes e without its payload, for logs.
+func (e *Envelope) String() string {
+	return fmt.Sprintf("%v %v->%v ref=%d seq=%d len=%d", e.Kind, e.Src, e.Dst, e.Ref, e.Seq, len(e.Payload))
+}

@@ -1,0 +1,175 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// FrameType is the first byte after a frame's length (spec.md, "Frames").
+type FrameType uint8
+
+// The frame types of version 1.
+const (
+	FrameHello  FrameType = 1 // connection parameters, once per side, first
+	FrameBatch  FrameType = 2 // authenticated envelopes of one sender
+	FramePing   FrameType = 3 // liveness probe; answered by a pong
+	FramePong   FrameType = 4 // echo of a ping
+	FrameGoAway FrameType = 5 // the sender is closing the connection, and why
+)
+
+var frameNames = [...]string{"invalid", "hello", "batch", "ping", "pong", "goaway"}
+
+// Valid reports whether t is a frame type of this version.
+func (t FrameType) Valid() bool { return t >= FrameHello && t <= FrameGoAway }
+
+func (t FrameType) String() string {
+	if int(t) < len(frameNames) {
+		return frameNames[t]
+	}
+	return fmt.Sprintf("frame(%d)", uint8(t))
+}
+
+// Frame size limits. A frame's length counts its type byte and body, not the
+// 4-byte length field itself.
+const (
+	// FrameHeaderSize is the length field plus the type byte.
+	FrameHeaderSize = 5
+	// MinFrameSize is the smallest maximum frame length a side may announce.
+	MinFrameSize = 4096
+	// DefaultMaxFrameSize is the maximum frame length used when none is
+	// configured.
+	DefaultMaxFrameSize = 1 << 20
+	// MaxFrameSizeLimit is the largest maximum frame length a side may
+	// announce.
+	MaxFrameSizeLimit = 1 << 26
+)
+
+// AppendFrameHeader appends the header of a frame of type t whose body is
+// bodyLen bytes long.
+func AppendFrameHeader(dst []byte, t FrameType, bodyLen int) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(bodyLen+1))
+	return append(dst, byte(t))
+}
+
+// AppendFrame appends a whole frame of type t with the given body.
+func AppendFrame(dst []byte, t FrameType, body []byte) []byte {
+	return append(AppendFrameHeader(dst, t, len(body)), body...)
+}
+
+// FrameReader reads frames from a byte stream through its own buffer, so a
+// frame's body can be returned without copying. It checks every length
+// against its maximum before it reads or allocates anything for that frame,
+// so a peer can make it hold at most max+4 bytes (plus its initial buffer).
+//
+// A FrameReader is not safe for concurrent use.
+type FrameReader struct {
+	r          io.Reader
+	max        int
+	buf        []byte
+	rpos, wpos int // unread bytes are buf[rpos:wpos]
+}
+
+// initialReadBuffer is large enough for several TLS records, so one frame
+// read usually needs no extra system call.
+const initialReadBuffer = 64 << 10
+
+// NewFrameReader returns a FrameReader reading from r and refusing frames
+// longer than maxFrameSize (clamped to [MinFrameSize, MaxFrameSizeLimit]).
+func NewFrameReader(r io.Reader, maxFrameSize int) *FrameReader {
+	maxFrameSize = clampFrameSize(maxFrameSize)
+	n := min(initialReadBuffer, maxFrameSize+4)
+	return &FrameReader{r: r, max: maxFrameSize, buf: make([]byte, n)}
+}
+
+func clampFrameSize(n int) int {
+	return max(MinFrameSize, min(n, MaxFrameSizeLimit))
+}
+
+// MaxFrameSize returns the largest frame length fr accepts.
+func (fr *FrameReader) MaxFrameSize() int { return fr.max }
+
+// Buffered returns the number of bytes read from the stream but not yet
+// returned as frames.
+func (fr *FrameReader) Buffered() int { return fr.wpos - fr.rpos }
+
+// ReadFrame reads the next frame and returns its type and body. The body
+// aliases fr's buffer and is valid only until the next call.
+//
+// Errors: io.EOF when the stream ends cleanly between frames,
+// io.ErrUnexpectedEOF when it ends inside one, ErrFrameTooLarge,
+// ErrMalformedFrame (zero length) and ErrUnknownFrame (the frame has been
+// consumed; the stream stays in sync), or an error of the underlying reader.
+// After an error other than ErrUnknownFrame the reader must not be used again.
+func (fr *FrameReader) ReadFrame() (FrameType, []byte, error) {
+	if err := fr.fill(4); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(fr.buf[fr.rpos:])
+	if n == 0 {
+		return 0, nil, fmt.Errorf("%w: zero length", ErrMalformedFrame)
+	}
+	if uint64(n) > uint64(fr.max) {
+		return 0, nil, fmt.Errorf("%w: length %d, limit %d", ErrFrameTooLarge, n, fr.max)
+	}
+	total := 4 + int(n)
+	if err := fr.fill(total); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, nil, err
+	}
+	t := FrameType(fr.buf[fr.rpos+4])
+	body := fr.buf[fr.rpos+FrameHeaderSize : fr.rpos+total : fr.rpos+total]
+	fr.rpos += total
+	if !t.Valid() {
+		return t, nil, fmt.Errorf("%w: %d", ErrUnknownFrame, uint8(t))
+	}
+	return t, body, nil
+}
+
+// fill makes at least n unread bytes available in fr.buf[fr.rpos:]. It
+// returns io.EOF only if the stream ended with no unread bytes at all.
+func (fr *FrameReader) fill(n int) error {
+	if fr.wpos-fr.rpos >= n {
+		return nil
+	}
+	if fr.rpos+n > len(fr.buf) {
+		// Not enough room after rpos: move the unread bytes to the front,
+		// growing the buffer if the frame is bigger than it. n was checked
+		// against fr.max by the caller, so growth is bounded.
+		if n > len(fr.buf) {
+			nb := make([]byte, min(max(n, 2*len(fr.buf)), fr.max+4))
+			fr.wpos = copy(nb, fr.buf[fr.rpos:fr.wpos])
+			fr.buf = nb
+		} else {
+			fr.wpos = copy(fr.buf, fr.buf[fr.rpos:fr.wpos])
+		}
+		fr.rpos = 0
+	}
+	zeroReads := 0
+	for fr.wpos-fr.rpos < n {
+		m, err := fr.r.Read(fr.buf[fr.wpos:])
+		fr.wpos += m
+		if fr.wpos-fr.rpos >= n {
+			return nil
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) && fr.wpos > fr.rpos {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		// io.Reader discourages returning 0, nil; don't spin on a reader
+		// that keeps doing it (bufio gives up the same way).
+		if m == 0 {
+			if zeroReads++; zeroReads >= 100 {
+				return io.ErrNoProgress
+			}
+		} else {
+			zeroReads = 0
+		}
+	}
+	return nil
+}

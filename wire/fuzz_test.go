@@ -1,0 +1,141 @@
+package wire_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/enginekit/enginekit/wire"
+)
+
+// The seed corpora below run as ordinary tests with go test; go test -fuzz
+// explores from them.
+
+func FuzzReadFrame(f *testing.F) {
+	f.Add(wire.AppendHello(nil, wire.Hello{Version: 1, Auth: wire.AuthMACs, MaxFrameSize: 1 << 20}))
+	f.Add(wire.AppendPing(wire.AppendPong(nil, 1), 2))
+	f.Add(wire.AppendGoAway(nil, wire.GoAway{Code: wire.GoAwayNormal, Reason: "bye"}))
+	f.Add(wire.AppendBatch(nil, addr(1), 1, sampleEnvelopes(), wire.SignatureSize))
+	f.Add([]byte{0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 2})
+	f.Add([]byte{0, 0, 0, 3, 9, 1, 2})
+	f.Add(binary.BigEndian.AppendUint32(nil, wire.MinFrameSize))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		fr := wire.NewFrameReader(bytes.NewReader(in), wire.MinFrameSize)
+		consumed := 0
+		for {
+			typ, body, err := fr.ReadFrame()
+			if err != nil {
+				if errors.Is(err, wire.ErrUnknownFrame) {
+					continue
+				}
+				if err == io.EOF && fr.Buffered() != 0 {
+					t.Fatal("EOF with bytes left")
+				}
+				return
+			}
+			consumed += wire.FrameHeaderSize + len(body)
+			if consumed > len(in) || len(body)+1 > wire.MinFrameSize || !typ.Valid() {
+				t.Fatalf("frame %v of %d bytes out of %d", typ, len(body), len(in))
+			}
+			// Every parser of a frame body must cope with anything.
+			switch typ {
+			case wire.FrameHello:
+				_, _ = wire.ParseHello(body)
+			case wire.FramePing, wire.FramePong:
+				_, _ = wire.ParsePing(body)
+			case wire.FrameGoAway:
+				_, _ = wire.ParseGoAway(body)
+			case wire.FrameBatch:
+				decodeAll(t, body, wire.MACSize)
+			}
+		}
+	})
+}
+
+func FuzzDecodeEnvelope(f *testing.F) {
+	for _, tag := range []int{wire.SignatureSize, wire.MACSize} {
+		f.Add(wire.AppendBatch(nil, addr(1), 1, sampleEnvelopes(), tag)[wire.FrameHeaderSize:], tag)
+		f.Add(wire.AppendBatch(nil, addr(2), 1<<63, []wire.Envelope{{Kind: 99}}, tag)[wire.FrameHeaderSize:], tag)
+	}
+	f.Add(make([]byte, 200), 32)
+	f.Add([]byte{}, 64)
+	f.Fuzz(func(t *testing.T, body []byte, tag int) {
+		if tag != wire.SignatureSize {
+			tag = wire.MACSize
+		}
+		decodeAll(t, body, tag)
+	})
+}
+
+// decodeAll decodes a batch body and checks what it got against the layout.
+func decodeAll(t *testing.T, body []byte, tag int) {
+	b, err := wire.DecodeBatch(body, tag)
+	if err != nil {
+		if !errors.Is(err, wire.ErrMalformedFrame) {
+			t.Fatalf("unexpected error class: %v", err)
+		}
+		return
+	}
+	it := b.Envelopes()
+	var e wire.Envelope
+	n, size := 0, wire.BatchHeaderSize+tag
+	envs := []wire.Envelope{}
+	for it.Next(&e) {
+		if e.Src != b.Src || e.Seq != b.Seq+uint64(n) {
+			t.Fatalf("envelope %d: src/seq %v/%d", n, e.Src, e.Seq)
+		}
+		_ = e.Kind.String()
+		size += wire.RecordSize(len(e.Payload))
+		envs = append(envs, *e.Clone())
+		n++
+	}
+	if n != b.Count || size != len(body) {
+		t.Fatalf("%d envelopes of %d bytes, batch says %d in %d", n, size, b.Count, len(body))
+	}
+	// Re-encoding gives the same bytes: the layout has one encoding.
+	again := wire.AppendBatch(nil, b.Src, b.Seq, envs, tag)
+	copy(wire.BatchTag(again, tag), b.Tag)
+	if !bytes.Equal(again[wire.FrameHeaderSize:], body) {
+		t.Fatal("re-encoding differs")
+	}
+}
+
+func FuzzUnmarshal(f *testing.F) {
+	r, err := wire.NewRegistry(wire.Limits{MaxSize: 1 << 16})
+	if err != nil {
+		f.Fatal(err)
+	}
+	_ = wire.Register[Inc](r, "inc")
+	_ = wire.Register[*Tree](r, "tree")
+	_ = wire.Register[[]any](r, "list")
+	_ = wire.Register[map[string]any](r, "map")
+	for _, v := range []any{nil, 1, "s", []byte("b"), true, 1.5, Inc{By: 1, Note: "n"}, &Tree{Kids: []*Tree{{}}},
+		[]any{1, "a", []any{map[string]any{"x": 1}}}, map[string]any{"a": []any{1.5, nil}}} {
+		b, err := r.Marshal(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{0x82, 0x64, 'l', 'i', 's', 't', 0x9a, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0x82, 0x63, 'm', 'a', 'p', 0xa1, 0x81, 0x01, 0x01})
+	f.Add([]byte{0x82, 0x64, 'l', 'i', 's', 't', 0x81, 0xd8, 0x2a, 0x01})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		v, err := r.Unmarshal(in)
+		if err != nil {
+			for _, known := range []error{wire.ErrMalformedPayload, wire.ErrUnknownType, wire.ErrPayloadTooLarge, wire.ErrPayloadLimits} {
+				if errors.Is(err, known) {
+					return
+				}
+			}
+			t.Fatalf("unexpected error class: %v", err)
+		}
+		// Whatever decodes re-encodes (it is a registered type).
+		if _, err := r.Marshal(v); err != nil {
+			t.Fatalf("%#v decoded but does not encode: %v", v, err)
+		}
+	})
+}
