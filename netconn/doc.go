@@ -1,0 +1,64 @@
+// Package netconn holds the physical connections between enginekit nodes:
+// listeners and dialers for TCP and Unix sockets, and a connection holder
+// (Conn) per socket that runs the secure channel, the framing of package
+// wire, and verify-then-deliver. The protocol is specified in
+// ../wire/spec.md.
+//
+// # Services
+//
+// Listener and Dialer are suture.Services (Serve(ctx) error):
+//
+//	cfg := netconn.Config{Keyholder: kh, Auth: netconn.MACs, Deliver: deliver,
+//		OnUp: up, OnDown: down, Replay: replay}
+//	l, err := netconn.NewListener(cfg, "tcp", "127.0.0.1:7000", netconn.AllowOnly(peers...))
+//	d, err := netconn.NewDialer(cfg, "unix", "/run/bob.sock", bobRouter)
+//	sup.Add(l); sup.Add(d)
+//
+// NewListener binds at once (Addr is known before Serve runs); each accepted
+// socket gets a Conn owned by the Listener, which closes them all before its
+// Serve returns. A Dialer keeps one connection up and re-dials with
+// exponential backoff and jitter. Both report connections through OnUp and
+// OnDown; transport keeps its routes from those. NewServerConn and
+// NewClientConn hold a socket you connected yourself (tests use net.Pipe).
+//
+// # The channel
+//
+// TLS 1.3 only, mutual, with the self-signed certificate that the keyholder
+// makes from the router's ed25519 key; peers are identified by that key
+// alone. The dialer pins the router it expects; the listener asks its
+// AcceptPolicy. Then each side sends a hello (version, auth mode, maximum
+// frame size); a mismatch closes the connection with a reason on both
+// sides. Config.HandshakeTimeout bounds all of it.
+//
+// # Sending
+//
+// Conn.Send queues an envelope, encoded straight into a batch frame in the
+// connection's buffer, and returns. The writer goroutine takes everything
+// queued at once, numbers each batch from the node's ReplayGuard, has the
+// keyholder sign or MAC it with the key of its source engine, and writes it
+// all with one TLS write. Consecutive envelopes of one source share a batch
+// and so one tag: under light load a batch is one envelope, under load it
+// fills a frame, which is how ed25519 signatures (≈15 µs each) keep up with
+// a stream of casts. Sending allocates nothing per envelope.
+//
+// # Receiving
+//
+// The reader goroutine checks each batch frame (layout, then tag, then the
+// replay window of its source) and calls Config.Deliver for each envelope
+// that passes, in order. A batch that fails authentication is dropped
+// silently and counted; a peer that sends more than Config.MaxBadBatches of
+// them, or any oversize, malformed or unknown frame, is sent a go-away frame
+// and disconnected, without affecting other connections. A peer that stays
+// silent (it is pinged) for Config.IdleTimeout is disconnected too. Lengths
+// are checked before anything is allocated for them, and nothing a peer
+// sends can panic the node. Conn.Stats counts frames, bytes, envelopes and
+// drops by cause.
+//
+// # Replays
+//
+// A ReplayGuard (Config.Replay), shared by all connections of a node,
+// numbers our engines' envelopes and keeps a sliding window per peer
+// engine, so an envelope replayed on the same or another connection is not
+// delivered twice. See ReplayGuard for the clock assumption and the memory
+// bound.
+package netconn

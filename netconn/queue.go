@@ -1,0 +1,176 @@
+package netconn
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/enginekit/enginekit/keyholder"
+	"github.com/enginekit/enginekit/wire"
+)
+
+// sendQueue holds envelopes between Send and the writer goroutine, already
+// encoded as batch frames: Send appends a record to the open batch when it
+// has the same source (and room), or finishes that batch and starts another.
+// The writer takes the whole buffer at once, swapping in its spare, then
+// numbers, authenticates and writes the batches while Sends fill the other
+// buffer. So under load batches grow by themselves, and no envelope costs an
+// allocation.
+type sendQueue struct {
+	mu       sync.Mutex
+	buf      []byte
+	batches  []queuedBatch
+	open     bool // the last batch may take more records
+	limit    int  // soft bound on len(buf)
+	frameMax int  // longest frame the peer accepts
+	tagSize  int
+	closed   bool
+	space    chan struct{} // closed when take makes room; nil if nobody waits
+	kick     chan struct{} // wakes the writer; capacity 1
+
+	pong     bool // answer a ping
+	pongData uint64
+}
+
+// queuedBatch is a batch frame in the queue's buffer.
+type queuedBatch struct {
+	off   int
+	count int
+	src   keyholder.Address
+}
+
+func (q *sendQueue) init(limit, frameMax, tagSize int) {
+	q.limit = limit
+	q.frameMax = frameMax
+	q.tagSize = tagSize
+	q.kick = make(chan struct{}, 1)
+}
+
+func (q *sendQueue) wake() {
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
+// maxRecord returns the largest record one frame to the peer can hold.
+func (q *sendQueue) maxRecord() int {
+	return q.frameMax + 4 - (wire.FrameHeaderSize + wire.BatchHeaderSize + q.tagSize)
+}
+
+// push appends env, waiting for room while the queue is full. stopped
+// ends the wait when the connection goes down.
+func (q *sendQueue) push(ctx context.Context, env *wire.Envelope, owns func(keyholder.Address) bool) error {
+	need := wire.RecordSize(len(env.Payload))
+	if need > q.maxRecord() {
+		return fmt.Errorf("%w: %d-byte payload; the peer takes frames of %d bytes", ErrTooLarge, len(env.Payload), q.frameMax)
+	}
+	q.mu.Lock()
+	for {
+		if q.closed {
+			q.mu.Unlock()
+			return ErrClosed
+		}
+		var add int
+		if q.extends(env.Src, need) {
+			add = need
+		} else {
+			add = wire.FrameHeaderSize + wire.BatchHeaderSize + need
+			if q.open {
+				add += q.tagSize
+			}
+		}
+		if len(q.buf) == 0 || len(q.buf)+add <= q.limit {
+			break
+		}
+		if q.space == nil {
+			q.space = make(chan struct{})
+		}
+		space := q.space
+		q.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		q.mu.Lock()
+	}
+	if !q.extends(env.Src, need) {
+		if q.open && q.batches[len(q.batches)-1].src == env.Src {
+			// Same source, frame full: no need to ask the keyholder again.
+		} else if !owns(env.Src) {
+			q.mu.Unlock()
+			return fmt.Errorf("%w: source %v is not one of our engines", keyholder.ErrNotOurs, env.Src)
+		}
+		q.finishOpen()
+		q.batches = append(q.batches, queuedBatch{off: len(q.buf), src: env.Src})
+		q.buf = wire.AppendBatchStart(q.buf, &env.Src)
+		q.open = true
+	}
+	wasEmpty := len(q.batches) == 1 && q.batches[0].count == 0
+	q.buf = wire.AppendRecord(q.buf, env)
+	q.batches[len(q.batches)-1].count++
+	q.mu.Unlock()
+	if wasEmpty {
+		q.wake()
+	}
+	return nil
+}
+
+// extends reports whether a record of need bytes from src can join the open
+// batch. q.mu must be held.
+func (q *sendQueue) extends(src keyholder.Address, need int) bool {
+	if !q.open {
+		return false
+	}
+	b := &q.batches[len(q.batches)-1]
+	// Frame length after: what is there, minus the length field, plus the
+	// record and the tag.
+	return b.src == src && len(q.buf)-b.off-4+need+q.tagSize <= q.frameMax
+}
+
+// finishOpen closes the open batch, if any. q.mu must be held.
+func (q *sendQueue) finishOpen() {
+	if q.open {
+		b := &q.batches[len(q.batches)-1]
+		q.buf = wire.FinishBatch(q.buf, b.off, b.count, q.tagSize)
+		q.open = false
+	}
+}
+
+// requestPong asks the writer to answer a ping.
+func (q *sendQueue) requestPong(data uint64) {
+	q.mu.Lock()
+	q.pong, q.pongData = true, data
+	q.mu.Unlock()
+	q.wake()
+}
+
+// take hands the queued frames to the writer, which passes in its spare
+// buffers for the queue to fill next.
+func (q *sendQueue) take(spare []byte, spareBatches []queuedBatch) (buf []byte, batches []queuedBatch, pong bool, pongData uint64) {
+	q.mu.Lock()
+	q.finishOpen()
+	buf, batches = q.buf, q.batches
+	q.buf, q.batches = spare[:0], spareBatches[:0]
+	pong, pongData = q.pong, q.pongData
+	q.pong = false
+	if q.space != nil {
+		close(q.space)
+		q.space = nil
+	}
+	q.mu.Unlock()
+	return buf, batches, pong, pongData
+}
+
+// close makes push fail from now on and releases waiting senders. What is
+// queued stays, for a last take.
+func (q *sendQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	if q.space != nil {
+		close(q.space)
+		q.space = nil
+	}
+	q.mu.Unlock()
+}
