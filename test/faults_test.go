@@ -161,7 +161,7 @@ func TestConnectionCutUnderLoad(t *testing.T) {
 		eb, _, err := b.tr.SpawnEngine("beta", newHoldingEngine(holding))
 		must(t, err)
 		relay := newCutter(t, s.network, s.network, strings.SplitN(b.listen(s), "://", 2)[1])
-		must(t, a.tr.Connect(context.Background(), relay.endpoint(), b.kh.Router()))
+		must(t, a.tr.Connect(context.Background(), endpointOf(relay), b.kh.Router()))
 		a.waitLearn(eb)
 
 		const calls = 100
@@ -190,7 +190,7 @@ func TestConnectionCutUnderLoad(t *testing.T) {
 				t.Fatalf("only %d calls reached the engine", i)
 			}
 		}
-		relay.cut()
+		relay.Cut()
 		wg.Wait()
 		close(errs)
 		for err := range errs {

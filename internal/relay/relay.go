@@ -1,0 +1,87 @@
+// Package relay is a loopback relay that can be cut: it stands in for the
+// network link between two nodes in the demo and in fault tests. Every
+// connection accepted is piped to a fresh connection to the target; Cut
+// closes all of them at once, as a pulled cable would, while the relay keeps
+// accepting (so a redialling node comes back through it).
+package relay
+
+import (
+	"io"
+	"net"
+	"sync"
+)
+
+// Relay forwards connections from its own address to a target address.
+type Relay struct {
+	ln      net.Listener
+	network string
+	target  string
+	wg      sync.WaitGroup
+
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// New listens on network/address (a loopback TCP address or a Unix socket
+// path) and relays to targetNetwork/target.
+func New(network, address, targetNetwork, target string) (*Relay, error) {
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return nil, err
+	}
+	r := &Relay{ln: ln, network: targetNetwork, target: target}
+	r.wg.Add(1)
+	go r.accept()
+	return r, nil
+}
+
+// Addr returns the relay's own address, to dial instead of the target.
+func (r *Relay) Addr() net.Addr { return r.ln.Addr() }
+
+func (r *Relay) accept() {
+	defer r.wg.Done()
+	for {
+		in, err := r.ln.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial(r.network, r.target)
+		if err != nil {
+			in.Close()
+			continue
+		}
+		r.mu.Lock()
+		r.conns = append(r.conns, in, out)
+		r.mu.Unlock()
+		r.wg.Add(2)
+		go r.pipe(in, out)
+		go r.pipe(out, in)
+	}
+}
+
+func (r *Relay) pipe(dst, src net.Conn) {
+	defer r.wg.Done()
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+}
+
+// Cut closes every connection through the relay.
+func (r *Relay) Cut() {
+	r.mu.Lock()
+	conns := r.conns
+	r.conns = nil
+	r.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// Close stops accepting, cuts every connection and waits for the relay's
+// goroutines. It is safe to call twice.
+func (r *Relay) Close() error {
+	err := r.ln.Close()
+	r.Cut()
+	r.wg.Wait()
+	return err
+}
