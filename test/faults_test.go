@@ -207,3 +207,52 @@ func TestConnectionCutUnderLoad(t *testing.T) {
 		}
 	})
 }
+
+// A peer cannot pin more than MaxIncomingCalls dummy callers: the call
+// beyond is answered at once with an error, and the bound frees as calls
+// finish.
+func TestIncomingCallsBounded(t *testing.T) {
+	s := setup{"unix", 0}
+	a := newNode(t, "a", s)
+	b := newNode(t, "b", s, func(c *transport.Config) { c.MaxIncomingCalls = 3 })
+	holding := make(chan struct{}, 10)
+	eb, _, err := b.tr.SpawnEngine("beta", newHoldingEngine(holding))
+	must(t, err)
+	connect(t, a, b, s)
+	a.waitLearn(eb)
+	ctx := ctxT(t)
+	done := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		go func() { _, err := a.sys.Call(ctx, dest(eb), Hold{"k"}); done <- err }()
+		<-holding
+	}
+	_, err = a.sys.Call(ctx, dest(eb), Echo{"one too many"})
+	if err == nil || !strings.Contains(err.Error(), transport.ErrTooManyCalls.Error()) {
+		t.Fatalf("call beyond the bound: %v", err)
+	}
+	must(t, b.sys.Cast(dest(eb), Release{"k", "done"}))
+	for i := 0; i < 3; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := genserver.Call[Echo](ctx, a.sys, dest(eb), Echo{"room again"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A peer's far-future deadline is capped by MaxCallDeadline: the dummy
+// caller gives up at the cap and the caller gets ErrTimeout back.
+func TestCallDeadlineCapped(t *testing.T) {
+	s := setup{"tcp", 0}
+	a := newNode(t, "a", s)
+	b := newNode(t, "b", s, func(c *transport.Config) { c.MaxCallDeadline = 50 * time.Millisecond })
+	eb := b.spawnEngine("beta", nil)
+	connect(t, a, b, s)
+	a.waitLearn(eb)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	if _, err := a.sys.Call(ctx, dest(eb), Hold{"never"}); !errors.Is(err, genserver.ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout from the capped deadline", err)
+	}
+}

@@ -124,8 +124,13 @@ func (t *Transport) onMessage(r *route, env *wire.Envelope) {
 		_ = t.sys.SendFrom(sender, dst, v)
 	case wire.Call:
 		callee, caller, ref := env.Dst, env.Src, env.Ref // env is reused after we return
-		var deadline time.Time
-		if env.Deadline > 0 {
+		if r.inflight.Add(1) > int64(t.cfg.MaxIncomingCalls) {
+			r.inflight.Add(-1)
+			t.sendReply(r, callee, caller, ref, nil, ErrTooManyCalls)
+			return
+		}
+		deadline := time.Now().Add(t.cfg.MaxCallDeadline)
+		if env.Deadline > 0 && env.Deadline < deadline.UnixNano() {
 			deadline = time.Unix(0, env.Deadline)
 		}
 		t.incoming.Start(callbridge.Call{
@@ -134,7 +139,10 @@ func (t *Transport) onMessage(r *route, env *wire.Envelope) {
 			Dest:     dst,
 			Req:      v,
 			Deadline: deadline,
-		}, func(v any, err error) { t.sendReply(r, callee, caller, ref, v, err) })
+		}, func(v any, err error) {
+			r.inflight.Add(-1)
+			t.sendReply(r, callee, caller, ref, v, err)
+		})
 	}
 	t.stats.delivered.Add(1)
 }

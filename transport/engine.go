@@ -137,7 +137,7 @@ func (t *Transport) SpawnEngine(name string, factory func() genserver.Server, op
 		_ = t.sys.Kill(pid)
 		return keyholder.Address{}, genserver.PID{}, err
 	}
-	if _, err := t.sys.Call(context.Background(), t.watcher, watchEngine{up}); err != nil {
+	if err := t.sys.Cast(t.watcher, watchEngine{up}); err != nil {
 		return keyholder.Address{}, genserver.PID{}, fmt.Errorf("transport: watching engine %s: %w", name, err)
 	}
 	return addr, pid, nil

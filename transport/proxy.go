@@ -269,9 +269,7 @@ func (t *Transport) learn(r *route, engine keyholder.Address, filter []byte) {
 	r.mu.Unlock()
 	t.subscribe(px, filter)
 	if created {
-		if _, err := t.sys.Call(context.Background(), t.watcher, watchProxy{px}); err != nil {
-			t.log.Error().Err(err).Msg("watching proxy")
-		}
+		_ = t.sys.Cast(t.watcher, watchProxy{px})
 	}
 	t.log.Info().Stringer("engine", engine).Stringer("peer", r.peer).Bool("new", created).Msg("learned engine")
 	if t.cfg.OnLearn != nil {

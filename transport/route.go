@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/enginekit/enginekit/callbridge"
@@ -15,9 +16,10 @@ import (
 // it authenticated, the foreign engines learned on it, and the calls
 // pending on it.
 type route struct {
-	conn    *netconn.Conn
-	peer    keyholder.Address
-	pending *callbridge.Pending
+	conn     *netconn.Conn
+	peer     keyholder.Address
+	pending  *callbridge.Pending
+	inflight atomic.Int64 // incoming calls being served
 
 	mu      sync.Mutex
 	learned map[keyholder.Address]*proxy

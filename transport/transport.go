@@ -32,6 +32,9 @@ var (
 	ErrAlreadyRunning = errors.New("transport: already running")
 	// ErrConfig: the Config is not usable.
 	ErrConfig = errors.New("transport: bad config")
+	// ErrTooManyCalls answers a call beyond MaxIncomingCalls (it reaches
+	// the remote caller as a RemoteError with this text).
+	ErrTooManyCalls = errors.New("transport: too many concurrent calls from this peer")
 )
 
 // Config configures a Transport. System, Keyholder and Registry are
@@ -56,6 +59,13 @@ type Config struct {
 	// a route to come back before it is forgotten and its name released.
 	// Calls made meanwhile fail at once with ErrNoConnection. Default 5 s.
 	ForgetGrace time.Duration
+	// MaxIncomingCalls bounds the calls from one connection being served
+	// at once (each holds a dummy caller until the reply); beyond it a
+	// call is answered at once with ErrTooManyCalls. Default 10,000.
+	MaxIncomingCalls int
+	// MaxCallDeadline caps how far in the future a peer may set a call's
+	// deadline, so a peer cannot pin dummy callers for ever. Default 10 min.
+	MaxCallDeadline time.Duration
 	// Net tunes connections: frame and queue sizes, timeouts, redial
 	// backoff. Its Keyholder, Auth, callbacks, Replay and Logger are set by
 	// the transport.
@@ -112,8 +122,14 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.ForgetGrace == 0 {
 		cfg.ForgetGrace = 5 * time.Second
 	}
-	if cfg.ForgetGrace < 0 {
-		return nil, fmt.Errorf("%w: negative ForgetGrace", ErrConfig)
+	if cfg.MaxIncomingCalls == 0 {
+		cfg.MaxIncomingCalls = 10_000
+	}
+	if cfg.MaxCallDeadline == 0 {
+		cfg.MaxCallDeadline = 10 * time.Minute
+	}
+	if cfg.ForgetGrace < 0 || cfg.MaxIncomingCalls < 0 || cfg.MaxCallDeadline < 0 {
+		return nil, fmt.Errorf("%w: negative ForgetGrace, MaxIncomingCalls or MaxCallDeadline", ErrConfig)
 	}
 	t := &Transport{
 		cfg:     cfg,

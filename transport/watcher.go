@@ -24,17 +24,20 @@ func (w *watcher) Init(*genserver.Process) error {
 	return nil
 }
 
-func (w *watcher) HandleCall(p *genserver.Process, _ genserver.From, req any) (any, error) {
-	switch m := req.(type) {
+func (w *watcher) HandleCall(*genserver.Process, genserver.From, any) (any, error) { return nil, nil }
+
+// HandleCast registers a monitor. Requests are casts so that no connection
+// reader ever waits on the watcher (which may itself wait on a full
+// connection queue while announcing a forget); a process that died before
+// its monitor is set still gives a Down, at once.
+func (w *watcher) HandleCast(p *genserver.Process, msg any) {
+	switch m := msg.(type) {
 	case watchProxy:
 		w.proxies[p.Monitor(m.px.pid)] = m.px
 	case watchEngine:
 		w.engines[p.Monitor(m.e.pid)] = m.e
 	}
-	return nil, nil
 }
-
-func (w *watcher) HandleCast(*genserver.Process, any) {}
 
 func (w *watcher) HandleInfo(_ *genserver.Process, msg any) {
 	d, ok := msg.(genserver.Down)
