@@ -331,14 +331,3 @@ func (t *Transport) stopProxies() {
 		_ = t.sys.StopProcess(ctx, px.pid, nil)
 	}
 }
-
-// proxyFor returns the proxy of a foreign engine, if one is registered.
-func (t *Transport) proxyFor(a keyholder.Address) (genserver.PID, bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	px, ok := t.proxies[a]
-	if !ok {
-		return genserver.PID{}, false
-	}
-	return px.pid, true
-}
