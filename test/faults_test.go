@@ -116,6 +116,10 @@ func TestNodeStopSendsForget(t *testing.T) {
 		if _, ok := a.sys.Whereis(e1.String()); ok {
 			t.Fatal("proxy name still registered")
 		}
+		must(t, a.tr.Close()) // everything a's watcher will ever report is in
+		if n1, n2 := a.forgetCount(e1), a.forgetCount(e2); n1 != 1 || n2 != 1 {
+			t.Fatalf("OnForget fired %d and %d times, want once each", n1, n2)
+		}
 	})
 }
 

@@ -128,6 +128,7 @@ type node struct {
 	mu      sync.Mutex
 	learned map[keyholder.Address]chan struct{}
 	forgot  map[keyholder.Address]chan struct{}
+	forgets map[keyholder.Address]int // OnForget calls per engine
 	ups     chan keyholder.Address
 }
 
@@ -157,13 +158,19 @@ func newNode(t testing.TB, name string, s setup, tweak ...func(*transport.Config
 		sys:     genserver.NewSystem(genserver.Config{Name: name}),
 		learned: map[keyholder.Address]chan struct{}{},
 		forgot:  map[keyholder.Address]chan struct{}{},
+		forgets: map[keyholder.Address]int{},
 		ups:     make(chan keyholder.Address, 100),
 	}
 	cfg := transport.Config{
 		System: n.sys, Keyholder: kh, Registry: registry(t), Auth: s.auth,
 		ForgetGrace: 200 * time.Millisecond,
 		OnLearn:     func(e, _ keyholder.Address) { close(n.event(n.learned, e)) },
-		OnForget:    func(e keyholder.Address) { close(n.event(n.forgot, e)) },
+		OnForget: func(e keyholder.Address) {
+			n.mu.Lock()
+			n.forgets[e]++
+			n.mu.Unlock()
+			close(n.event(n.forgot, e))
+		},
 		OnConnection: func(peer keyholder.Address, up bool, _ error) {
 			if up {
 				n.ups <- peer
@@ -257,3 +264,10 @@ func ctxT(t *testing.T) context.Context {
 }
 
 func dest(a keyholder.Address) genserver.Dest { return genserver.Name(a.String()) }
+
+// forgetCount returns how many times OnForget fired for e.
+func (n *node) forgetCount(e keyholder.Address) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.forgets[e]
+}
