@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/enginekit/enginekit/events"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/supervisor"
 	"github.com/thejerf/suture/v4"
@@ -23,7 +24,7 @@ func runDemo(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err := localDemo(ctx, say); err != nil {
 		return err
 	}
-	return nil
+	return nodesDemo(ctx, say)
 }
 
 // --- engines used by the demo -------------------------------------------
@@ -54,6 +55,8 @@ func (c *counter) HandleCast(_ *genserver.Process, msg any) {
 type vault struct {
 	balance int
 	waiting []withdrawal
+	// publish, when set, announces each deposit as an event.
+	publish func(from genserver.PID, ev events.Event)
 }
 
 type (
@@ -79,9 +82,16 @@ func (v *vault) HandleCall(_ *genserver.Process, from genserver.From, req any) (
 	return genserver.NoReply, nil
 }
 
-func (v *vault) HandleCast(_ *genserver.Process, msg any) {
+func (v *vault) HandleCast(p *genserver.Process, msg any) {
 	if d, ok := msg.(deposit); ok {
 		v.balance += d.N
+		if v.publish != nil {
+			size := "small"
+			if d.N >= 35 {
+				size = "large"
+			}
+			v.publish(p.Self(), events.Event{Topic: "vault.deposit", Attrs: []events.Attr{{Key: "size", Value: size}}, Payload: d})
+		}
 	}
 	rest := v.waiting[:0]
 	for _, w := range v.waiting {

@@ -23,6 +23,12 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "show the runtime at work: supervision, calls, casts, deferred replies, crashes, two nodes", runDemo},
+		{"node", "run a node: built-in engines, listeners and peer connections, until SIGINT/SIGTERM", runNode},
+		{"call", "call an engine on a running node and print the reply", runCall},
+		{"cast", "cast a message to an engine on a running node", runCast},
+		{"keygen", "create a key file with a router key and engine identities", runKeygen},
+		{"keys", "list the router and engine addresses in a key file", runKeys},
+		{"bench", "measure the performance targets of DESIGN.md §7 against the machine's limits", runBench},
 	}
 }
 
@@ -79,25 +85,33 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Run 'enginekit <command> --help' for a command's flags.")
 }
 
+// flags is a FlagSet with its real usage printer. The flag package calls
+// FlagSet.Usage on every parse error; ours is a no-op there, and parse
+// prints the usage only for --help.
+type flags struct {
+	*flag.FlagSet
+	help func()
+}
+
 // newFlags makes a FlagSet whose --help prints to stdout and whose errors
 // are returned, not printed and exited on.
-func newFlags(name, synopsis string, stdout io.Writer) *flag.FlagSet {
+func newFlags(name, synopsis string, stdout io.Writer) *flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
+	fs.Usage = func() {}
+	return &flags{FlagSet: fs, help: func() {
 		fs.SetOutput(stdout)
 		fmt.Fprintf(stdout, "Usage: enginekit %s\n\n", synopsis)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
-	}
-	return fs
+	}}
 }
 
 // parse parses flags, turning flag errors into usage errors.
-func parse(fs *flag.FlagSet, args []string) error {
+func parse(fs *flags, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			fs.help()
 			return err
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
