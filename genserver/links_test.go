@@ -146,3 +146,22 @@ func TestSpawnLink(t *testing.T) {
 		t.Fatalf("parent exited with %v", reason)
 	}
 }
+
+func TestUnlink(t *testing.T) {
+	sys := newSystem(t)
+	w, _ := watcher(t, sys, false)
+	partner := spawn(t, sys, &fn{call: func(p *genserver.Process, _ genserver.From, req any) (any, error) {
+		p.Unlink(req.(genserver.PID))
+		return nil, nil
+	}})
+	if err, _ := genserver.Call[error](context.Background(), sys, w, partner); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sys.Call(context.Background(), partner, w); err != nil { // the partner unlinks: both directions go
+		t.Fatal(err)
+	}
+	_ = sys.StopProcess(context.Background(), partner, errBoom)
+	if _, err := sys.Call(context.Background(), w, "alive?"); err != nil {
+		t.Fatalf("an unlinked process died with its former partner: %v", err)
+	}
+}

@@ -260,3 +260,41 @@ func TestCallDeadlineCapped(t *testing.T) {
 		t.Fatalf("err = %v, want ErrTimeout from the capped deadline", err)
 	}
 }
+
+// When the last route goes and does not come back, calls fail at once with
+// ErrNoConnection during the grace period; after it the proxy is forgotten
+// and calls fail with ErrNoProcess, as for any engine that is gone.
+func TestProxyForgottenAfterGrace(t *testing.T) {
+	eachSetup(t, func(t *testing.T, s setup) {
+		a, b := newNode(t, "a", s, func(c *transport.Config) { c.ForgetGrace = time.Hour }), newNode(t, "b", s)
+		eb := b.spawnEngine("beta", nil)
+		relay := newCutter(t, s.network, s.network, strings.SplitN(b.listen(s), "://", 2)[1])
+		must(t, a.tr.Connect(context.Background(), endpointOf(relay), b.kh.Router()))
+		a.waitLearn(eb)
+		must(t, relay.Close()) // cut, and no way back
+		ctx := ctxT(t)
+		select {
+		case <-a.downs:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the connection did not go down")
+		}
+		// Within the (hour-long) grace: the proxy is there, the route is not.
+		if _, err := a.sys.Call(ctx, dest(eb), Echo{"x"}); !errors.Is(err, callbridge.ErrNoConnection) {
+			t.Fatalf("during the grace period: %v, want ErrNoConnection", err)
+		}
+		if _, ok := a.sys.Whereis(eb.String()); !ok {
+			t.Fatal("the proxy went before its grace period")
+		}
+	})
+	s := setup{"tcp", 0}
+	a, b := newNode(t, "a", s), newNode(t, "b", s) // ForgetGrace 200 ms
+	eb := b.spawnEngine("beta", nil)
+	relay := newCutter(t, s.network, s.network, strings.SplitN(b.listen(s), "://", 2)[1])
+	must(t, a.tr.Connect(context.Background(), endpointOf(relay), b.kh.Router()))
+	a.waitLearn(eb)
+	must(t, relay.Close())
+	a.waitForget(eb)
+	if _, err := a.sys.Call(ctxT(t), dest(eb), Echo{"x"}); !errors.Is(err, genserver.ErrNoProcess) {
+		t.Fatalf("after the grace period: %v, want ErrNoProcess", err)
+	}
+}

@@ -130,6 +130,7 @@ type node struct {
 	forgot  map[keyholder.Address]chan struct{}
 	forgets map[keyholder.Address]int // OnForget calls per engine
 	ups     chan keyholder.Address
+	downs   chan keyholder.Address
 }
 
 type setup struct {
@@ -160,6 +161,7 @@ func newNode(t testing.TB, name string, s setup, tweak ...func(*transport.Config
 		forgot:  map[keyholder.Address]chan struct{}{},
 		forgets: map[keyholder.Address]int{},
 		ups:     make(chan keyholder.Address, 100),
+		downs:   make(chan keyholder.Address, 100),
 	}
 	cfg := transport.Config{
 		System: n.sys, Keyholder: kh, Registry: registry(t), Auth: s.auth,
@@ -174,6 +176,8 @@ func newNode(t testing.TB, name string, s setup, tweak ...func(*transport.Config
 		OnConnection: func(peer keyholder.Address, up bool, _ error) {
 			if up {
 				n.ups <- peer
+			} else {
+				n.downs <- peer
 			}
 		},
 	}
