@@ -6,7 +6,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/enginekit/enginekit/events"
 	"github.com/enginekit/enginekit/examples/echo"
+	"github.com/enginekit/enginekit/examples/ordering"
 	"github.com/enginekit/enginekit/examples/storage"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/wire"
@@ -19,16 +21,24 @@ type builtin struct {
 	// factory returns the engine's genserver factory. It is called once per
 	// node, so what the factory closes over (the kv engine's snapshot
 	// store) outlives each incarnation.
-	factory func() func() genserver.Server
+	factory func(env nodeEnv) func() genserver.Server
+}
+
+// nodeEnv is what a node offers its built-in engines.
+type nodeEnv struct {
+	broker *events.Broker // the node's event broker, shared with the transport
 }
 
 func builtinEngines() []builtin {
 	return []builtin{
-		{"echo", "examples/echo: answers Echo calls with themselves, counts Echo casts, answers Count", func() func() genserver.Server {
+		{"echo", "examples/echo: answers Echo calls with themselves, counts Echo casts, answers Count", func(nodeEnv) func() genserver.Server {
 			return echo.New
 		}},
-		{"kv", "examples/storage: Put, Get (optionally waiting for the key), Delete; snapshots in memory,\nso the data survives a crash of the engine but not a restart of the node", func() func() genserver.Server {
+		{"kv", "examples/storage: Put, Get (optionally waiting for the key), Delete; snapshots in memory,\nso the data survives a crash of the engine but not a restart of the node", func(nodeEnv) func() genserver.Server {
 			return storage.New(storage.Config{Snapshots: storage.NewMemoryStore()})
+		}},
+		{"ordering", "examples/ordering: Submit gives a transaction the next height; Read answers once it is ordered\n(a deferred reply); each ordering is an event on the node's broker, which engines on\nother nodes can subscribe to", func(env nodeEnv) func() genserver.Server {
+			return ordering.New(ordering.Config{Broker: env.broker})
 		}},
 	}
 }
@@ -71,7 +81,7 @@ func builtinRegistry() (*wire.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := errors.Join(echo.Register(reg), storage.Register(reg)); err != nil {
+	if err := errors.Join(echo.Register(reg), storage.Register(reg), ordering.Register(reg)); err != nil {
 		return nil, err
 	}
 	return reg, nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/enginekit/enginekit/callbridge"
 	"github.com/enginekit/enginekit/examples/echo"
+	"github.com/enginekit/enginekit/examples/ordering"
 	"github.com/enginekit/enginekit/examples/storage"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
@@ -56,7 +57,9 @@ const requestHelp = `Requests (on the built-in engines of 'enginekit node'):
   count                          echo: how many echo casts the engine has received
   get KEY [--wait]               kv: KEY's value; --wait defers the reply until KEY is put
   put KEY VALUE [--if-version N] kv: set KEY; with --if-version, only if KEY is at version N
-  delete KEY                     kv: remove KEY`
+  delete KEY                     kv: remove KEY
+  submit TXID DATA               ordering: order a transaction; the reply is its height
+  read TXID                      ordering: the transaction and its height; waits until it is ordered`
 
 const callSynopsis = `call --node ENDPOINT --router ROUTER --to ENGINE [flags] REQUEST [ARG...]
 
@@ -84,14 +87,15 @@ be reached, refuses the connection (wrong --router, its --accept policy,
 another --auth), has no such engine, the engine fails the request, or
 --timeout passes; 2 for bad usage.`
 
-const castSynopsis = `cast --node ENDPOINT --router ROUTER --to ENGINE [flags] echo TEXT
+const castSynopsis = `cast --node ENDPOINT --router ROUTER --to ENGINE [flags] echo TEXT | submit TXID DATA
 
 Sends one cast (a message that gets no reply) to an engine of a running
 node, as 'enginekit call' sends a call (see 'enginekit call --help'), and
 prints "sent" ({"sent": true} with --json) once the node has handed it to
 the engine: a request sent afterwards, by anyone, is handled after it.
 
-The echo engine counts the casts it gets ('enginekit call ... count').
+The echo engine counts the casts it gets ('enginekit call ... count'); the
+ordering engine orders a cast submit as it does a called one.
 Exit status as for call.`
 
 // verb is one request the CLI can send.
@@ -128,6 +132,12 @@ func verbs() []verb {
 		{name: "delete", nargs: 1,
 			build: func(a []string, _ verbOpts) any { return storage.Delete{Key: a[0]} },
 			print: printEntry("delete")},
+		{name: "submit", nargs: 2, cast: true,
+			build: func(a []string, _ verbOpts) any { return ordering.Submit{TxID: a[0], Data: []byte(a[1])} },
+			print: printHeight},
+		{name: "read", nargs: 1,
+			build: func(a []string, _ verbOpts) any { return ordering.Read{TxID: a[0]} },
+			print: printTx},
 	}
 }
 
@@ -194,9 +204,9 @@ func runRequest(ctx context.Context, cast bool, args []string, stdout io.Writer)
 	}
 	switch {
 	case v == nil && cast:
-		return fmt.Errorf("%w: cannot cast %q; cast sends: echo TEXT", errUsage, pos[0])
+		return fmt.Errorf("%w: cannot cast %q; cast sends: echo TEXT, submit TXID DATA", errUsage, pos[0])
 	case v == nil:
-		return fmt.Errorf("%w: unknown request %q (want echo, count, get, put or delete)", errUsage, pos[0])
+		return fmt.Errorf("%w: unknown request %q (want echo, count, get, put, delete, submit or read)", errUsage, pos[0])
 	case len(pos)-1 != v.nargs:
 		return fmt.Errorf("%w: %s takes %d argument(s), got %d", errUsage, v.name, v.nargs, len(pos)-1)
 	case o.wait && v.name != "get":
@@ -546,6 +556,36 @@ func printEntry(op string) func(w io.Writer, reply any, asJSON bool) error {
 		}
 		return err
 	}
+}
+
+func printHeight(w io.Writer, reply any, asJSON bool) error {
+	h, ok := reply.(ordering.Height)
+	if !ok {
+		return fmt.Errorf("unexpected reply %T", reply)
+	}
+	if asJSON {
+		return json.NewEncoder(w).Encode(struct {
+			Height uint64 `json:"height"`
+		}{uint64(h)})
+	}
+	_, err := fmt.Fprintf(w, "height %d\n", h)
+	return err
+}
+
+func printTx(w io.Writer, reply any, asJSON bool) error {
+	tx, ok := reply.(ordering.Tx)
+	if !ok {
+		return fmt.Errorf("unexpected reply %T", reply)
+	}
+	if asJSON {
+		return json.NewEncoder(w).Encode(struct {
+			TxID   string `json:"txid"`
+			Height uint64 `json:"height"`
+			Data   string `json:"data"`
+		}{tx.TxID, uint64(tx.Height), string(tx.Data)})
+	}
+	_, err := fmt.Fprintf(w, "%s at height %d: %s\n", printable(tx.TxID), tx.Height, printable(string(tx.Data)))
+	return err
 }
 
 // printable returns s as is when it is printable UTF-8 without blanks at

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/enginekit/enginekit/events"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
@@ -260,8 +261,11 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if lvl > zerolog.DebugLevel {
 		trLog = trLog.Level(max(lvl, zerolog.WarnLevel))
 	}
+	if n.env.broker, err = events.NewBroker(n.sys, events.Config{Name: *name}); err != nil {
+		return err
+	}
 	cfg := transport.Config{
-		System: n.sys, Keyholder: kh, Registry: reg, Auth: auth,
+		System: n.sys, Keyholder: kh, Registry: reg, Auth: auth, Broker: n.env.broker,
 		ForgetGrace: *grace, Logger: trLog,
 		OnLearn: func(engine, peer keyholder.Address) {
 			log.Info().Str("event", "learn").Stringer("engine", engine).Stringer("peer", peer).Msg("learned engine")
@@ -315,6 +319,7 @@ type node struct {
 	kh      *keyholder.Keyholder
 	tr      *transport.Transport
 	engines []builtin
+	env     nodeEnv
 	listens []string
 	peers   []peerFlag
 	accept  netconn.AcceptPolicy
@@ -413,7 +418,7 @@ func (n *node) engineSupervisor() (*supervisor.Supervisor, []keyholder.Address, 
 	var children []supervisor.ChildSpec
 	var addrs []keyholder.Address
 	for _, b := range n.engines {
-		e, err := n.tr.Engine(b.name, b.factory())
+		e, err := n.tr.Engine(b.name, b.factory(n.env))
 		if err != nil {
 			return nil, nil, fmt.Errorf("engine %s: %w", b.name, err)
 		}
