@@ -157,11 +157,7 @@ func (t *Transport) Engines() map[keyholder.Address]genserver.PID {
 // engineUp records a running engine and sends its learn message on every
 // connection.
 func (t *Transport) engineUp(name string, addr keyholder.Address, pid genserver.PID, filter []byte) (*localEngine, error) {
-	proof, err := t.kh.EngineProof(addr)
-	if err != nil {
-		return nil, err
-	}
-	learn, err := ctlEnc.Marshal(learnMsg{Engine: addr, Proof: proof, Name: name, Filter: filter})
+	learn, err := t.learnPayload(name, addr, filter)
 	if err != nil {
 		return nil, err
 	}
@@ -223,24 +219,36 @@ func (t *Transport) SetSubscription(engine keyholder.Address, f events.Filter) e
 			return err
 		}
 	}
-	t.mu.Lock()
-	e, ok := t.engines[engine]
-	if !ok {
-		t.mu.Unlock()
-		return genserver.ErrNoProcess
-	}
-	proof, err := t.kh.EngineProof(engine)
+	learn, err := t.updateLearn(engine, spec)
 	if err != nil {
-		t.mu.Unlock()
 		return err
 	}
-	learn, err := ctlEnc.Marshal(learnMsg{Engine: engine, Proof: proof, Name: e.name, Filter: spec})
-	if err != nil {
-		t.mu.Unlock()
-		return err
-	}
-	e.learn = learn
-	t.mu.Unlock()
 	t.eachRoute(func(r *route) { t.sendControl(r, wire.Learn, learn) })
 	return nil
+}
+
+// updateLearn stores a running engine's new learn payload and returns it.
+func (t *Transport) updateLearn(engine keyholder.Address, spec []byte) ([]byte, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.engines[engine]
+	if !ok {
+		return nil, genserver.ErrNoProcess
+	}
+	learn, err := t.learnPayload(e.name, engine, spec)
+	if err != nil {
+		return nil, err
+	}
+	e.learn = learn
+	return learn, nil
+}
+
+// learnPayload encodes the learn message of a local engine: its proof of
+// belonging to our router and the filter spec it asks peers for.
+func (t *Transport) learnPayload(name string, addr keyholder.Address, filter []byte) ([]byte, error) {
+	proof, err := t.kh.EngineProof(addr)
+	if err != nil {
+		return nil, err
+	}
+	return ctlEnc.Marshal(learnMsg{Engine: addr, Proof: proof, Name: name, Filter: filter})
 }

@@ -59,10 +59,10 @@ func (px *proxy) addRoute(r *route) {
 	px.gen++
 }
 
-// removeRoute drops r; when it was the last route the proxy starts its
-// grace period.
-func (px *proxy) removeRoute(r *route) {
+// dropRoute takes r out of px's routes and reports whether none is left.
+func (px *proxy) dropRoute(r *route) (last bool, gen uint64) {
 	px.mu.Lock()
+	defer px.mu.Unlock()
 	for i, have := range px.routes {
 		if have == r {
 			px.routes = append(px.routes[:i:i], px.routes[i+1:]...)
@@ -70,9 +70,13 @@ func (px *proxy) removeRoute(r *route) {
 			break
 		}
 	}
-	last, gen := len(px.routes) == 0, px.gen
-	px.mu.Unlock()
-	if last {
+	return len(px.routes) == 0, px.gen
+}
+
+// removeRoute drops r after its connection went down; when it was the last
+// route the proxy starts its grace period.
+func (px *proxy) removeRoute(r *route) {
+	if last, gen := px.dropRoute(r); last {
 		_ = px.t.sys.Send(px.pid, routeLost{gen})
 	}
 }
@@ -287,17 +291,7 @@ func (t *Transport) forget(r *route, engine keyholder.Address) {
 	if !ok {
 		return
 	}
-	px.mu.Lock()
-	for i, have := range px.routes {
-		if have == r {
-			px.routes = append(px.routes[:i:i], px.routes[i+1:]...)
-			px.gen++
-			break
-		}
-	}
-	last := len(px.routes) == 0
-	px.mu.Unlock()
-	if last {
+	if last, _ := px.dropRoute(r); last {
 		t.log.Info().Stringer("engine", engine).Stringer("peer", r.peer).Msg("forgetting engine")
 		t.dropProxy(px)
 		_ = t.sys.Send(px.pid, forgetting{})

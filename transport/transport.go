@@ -325,17 +325,23 @@ func (t *Transport) Connect(ctx context.Context, endpoint string, peer keyholder
 	if err != nil {
 		return err
 	}
-	if _, err := netconn.NewDialer(t.net, network, address, peer); err != nil {
+	d, err := netconn.NewDialer(t.net, network, address, peer) // checks the arguments now
+	if err != nil {
 		return err
 	}
 	return t.sup.StartChild(ctx, supervisor.ChildSpec{
 		ID: "connect " + endpoint + " " + peer.String(),
 		Start: func() suture.Service {
-			d, err := netconn.NewDialer(t.net, network, address, peer)
+			if d != nil { // the first start uses the dialer made above
+				first := d
+				d = nil
+				return first
+			}
+			d2, err := netconn.NewDialer(t.net, network, address, peer)
 			if err != nil {
 				return failed{err}
 			}
-			return d
+			return d2
 		},
 	})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -25,15 +26,13 @@ func demoRegistry() (*wire.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range []func(*wire.Registry) error{
-		func(r *wire.Registry) error { return wire.Register[add](r, "demo.add") },
-		func(r *wire.Registry) error { return wire.Register[get](r, "demo.get") },
-		func(r *wire.Registry) error { return wire.Register[deposit](r, "demo.deposit") },
-		func(r *wire.Registry) error { return wire.Register[withdraw](r, "demo.withdraw") },
-	} {
-		if err := f(reg); err != nil {
-			return nil, err
-		}
+	if err := errors.Join(
+		wire.Register[add](reg, "demo.add"),
+		wire.Register[get](reg, "demo.get"),
+		wire.Register[deposit](reg, "demo.deposit"),
+		wire.Register[withdraw](reg, "demo.withdraw"),
+	); err != nil {
+		return nil, err
 	}
 	return reg, nil
 }
