@@ -1,0 +1,152 @@
+package netconn
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/enginekit/enginekit/keyholder"
+	"github.com/enginekit/enginekit/wire"
+)
+
+// writeLoop writes what Send queues, pings when the peer is quiet and gives
+// up when it stays quiet, until told to stop.
+func (c *Conn) writeLoop() error {
+	tick := time.NewTicker(c.cfg.IdleTimeout / 4)
+	defer tick.Stop()
+	var (
+		spare     []byte
+		spareB    []queuedBatch
+		auth      []byte
+		lastIn    = c.stats.framesIn.Load()
+		idleTicks int
+		pingNo    uint64
+	)
+	for {
+		var ctrl []byte // control frames to add this round
+		stopping := false
+		select {
+		case <-c.q.kick:
+		case <-c.writerStop:
+			stopping = true
+		case <-tick.C:
+			if n := c.stats.framesIn.Load(); n != lastIn {
+				lastIn, idleTicks = n, 0
+				continue
+			}
+			idleTicks++
+			if idleTicks >= 4 {
+				c.writeFinal(wire.AppendGoAway(nil, wire.GoAway{Code: wire.GoAwayIdleTimeout}), 1)
+				return fmt.Errorf("%w: nothing for %v", ErrIdleTimeout, c.cfg.IdleTimeout)
+			}
+			pingNo++
+			ctrl = wire.AppendPing(ctrl, pingNo)
+		}
+		buf, batches, pong, pongData := c.q.take(spare, spareB)
+		if pong {
+			ctrl = wire.AppendPong(ctrl, pongData)
+		}
+		var sealed int
+		buf, sealed, auth = c.seal(buf, batches, auth)
+		out := append(buf, ctrl...)
+		frames := sealed + countFrames(ctrl)
+		if stopping {
+			if g := c.goAway.Load(); g != nil {
+				out = wire.AppendGoAway(out, *g)
+				frames++
+			}
+			c.writeFinal(out, frames)
+			return nil
+		}
+		if len(out) > 0 {
+			if err := c.write(out, frames, c.cfg.IdleTimeout); err != nil {
+				return err
+			}
+		}
+		spare, spareB = out, batches
+	}
+}
+
+func countFrames(ctrl []byte) int {
+	// Control frames are pings and pongs here, all the same size.
+	return len(ctrl) / (wire.FrameHeaderSize + wire.PingSize)
+}
+
+// write writes out within timeout and counts it.
+func (c *Conn) write(out []byte, frames int, timeout time.Duration) error {
+	if err := c.tls.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	if _, err := c.tls.Write(out); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("%w: write blocked for %v", ErrIdleTimeout, timeout)
+		}
+		return err
+	}
+	c.stats.framesOut.Add(uint64(frames))
+	c.stats.bytesOut.Add(uint64(len(out)))
+	return nil
+}
+
+// writeFinal makes a last, best-effort write when closing.
+func (c *Conn) writeFinal(out []byte, frames int) {
+	if len(out) > 0 {
+		_ = c.write(out, frames, c.cfg.HandshakeTimeout)
+	}
+}
+
+// seal numbers and authenticates the batches in buf, dropping (and
+// counting) those the keyholder will not authenticate. It returns buf
+// without them and how many batches are left.
+func (c *Conn) seal(buf []byte, batches []queuedBatch, auth []byte) ([]byte, int, []byte) {
+	w, kept := 0, 0 // buf[:w] is done
+	for i := range batches {
+		b := &batches[i]
+		end := len(buf)
+		if i+1 < len(batches) {
+			end = batches[i+1].off
+		}
+		frame := buf[b.off:end]
+		wire.SetBatchSeq(frame, c.guard.nextSeq(b.src, b.count))
+		auth = wire.AppendAuthMessage(auth[:0], c.mode, &c.router, &c.peer, wire.BatchSigned(frame, c.tagSize))
+		if err := c.tag(b.src, auth, wire.BatchTag(frame, c.tagSize)); err != nil {
+			c.stats.droppedSend.Add(uint64(b.count))
+			c.log.Warn().Err(err).Str("src", b.src.String()).Int("envelopes", b.count).Msg("cannot authenticate; envelopes dropped")
+			continue
+		}
+		c.stats.envelopesOut.Add(uint64(b.count))
+		if w != b.off {
+			copy(buf[w:], frame)
+		}
+		w += len(frame)
+		kept++
+	}
+	return buf[:w], kept, auth
+}
+
+// tag writes src's tag of msg into slot.
+func (c *Conn) tag(src keyholder.Address, msg, slot []byte) error {
+	if c.mac != nil {
+		t, err := c.mac.MAC(src, slot[:0], msg)
+		if err != nil {
+			return err
+		}
+		if len(t) != len(slot) {
+			return fmt.Errorf("netconn: MAC of %d bytes, want %d", len(t), len(slot))
+		}
+		if &t[0] != &slot[0] {
+			copy(slot, t)
+		}
+		return nil
+	}
+	sig, err := c.cfg.Keyholder.Sign(src, msg)
+	if err != nil {
+		return err
+	}
+	if len(sig) != len(slot) {
+		return fmt.Errorf("netconn: signature of %d bytes, want %d", len(sig), len(slot))
+	}
+	copy(slot, sig)
+	return nil
+}
