@@ -18,12 +18,18 @@ const (
 	Learn  Kind = 5 // "learn this engine", from the router (Src is the router)
 	Forget Kind = 6 // "forget this engine", from the router
 	Event  Kind = 7 // a broker event forwarded to a subscriber
+	// Synced marks the end of the learn burst, from the router: every
+	// engine the sender had when the connection came up has been announced.
+	Synced Kind = 8
+	// Learns is "learn these engines", from the router: many learns in one
+	// envelope (spec.md, "Control payloads").
+	Learns Kind = 9
 )
 
-var kindNames = [...]string{"invalid", "cast", "call", "reply", "info", "learn", "forget", "event"}
+var kindNames = [...]string{"invalid", "cast", "call", "reply", "info", "learn", "forget", "event", "synced", "learns"}
 
 // Valid reports whether k is one of the kinds this version defines.
-func (k Kind) Valid() bool { return k >= Cast && k <= Event }
+func (k Kind) Valid() bool { return k >= Cast && k <= Learns }
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
