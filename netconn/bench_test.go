@@ -28,7 +28,7 @@ func BenchmarkEnvelopeEncodeSign(b *testing.B) {
 				var auth []byte
 				b.ReportAllocs()
 				for i := 0; b.Loop(); i++ {
-					if err := c.q.push(ctx, env, c.cfg.Keyholder.Owns); err != nil {
+					if err := c.q.push(ctx, env, c.cfg.Keyholder.Owns, true); err != nil {
 						b.Fatal(err)
 					}
 					if i%n == n-1 {
@@ -61,7 +61,7 @@ func BenchmarkVerifyDecode(b *testing.B) {
 				bodies := make([][]byte, rounds)
 				for r := range bodies {
 					for range n {
-						sender.q.push(context.Background(), env, sender.cfg.Keyholder.Owns)
+						sender.q.push(context.Background(), env, sender.cfg.Keyholder.Owns, true)
 					}
 					buf, batches, _, _ := sender.q.take(nil, nil)
 					buf, _, _ = sender.seal(buf, batches, nil)

@@ -45,6 +45,8 @@ type Conn struct {
 
 	q sendQueue
 
+	upSince time.Time // when the handshake succeeded; set before up is closed
+
 	mu      sync.Mutex
 	state   connState
 	cancel  context.CancelFunc // of the Serve context, once Serve runs
@@ -180,9 +182,14 @@ func (c *Conn) String() string {
 // (Config.MaxQueueBytes), until ctx ends. It fails with ErrClosed once the
 // connection is going down: envelopes queued but not yet written then are
 // lost, as with any network send; calls should rely on their deadlines.
+//
+// An envelope whose payload can never fit in one frame to the peer fails at
+// once with a *SizeError (errors.Is(err, ErrTooLarge)); before the
+// connection is up that is checked against wire.MaxFrameSizeLimit, after it
+// against the frame size the peer announced (MaxPayload).
 func (c *Conn) Send(ctx context.Context, env *wire.Envelope) error {
-	if !env.Kind.Valid() {
-		return fmt.Errorf("%w: %v", wire.ErrUnknownKind, env.Kind)
+	if err := c.precheck(env); err != nil {
+		return err
 	}
 	select {
 	case <-c.up:
@@ -195,7 +202,77 @@ func (c *Conn) Send(ctx context.Context, env *wire.Envelope) error {
 			return ctx.Err()
 		}
 	}
-	return c.q.push(ctx, env, c.cfg.Keyholder.Owns)
+	return c.q.push(ctx, env, c.cfg.Keyholder.Owns, true)
+}
+
+// TrySend is Send that never blocks: it queues env and returns nil, or
+// returns at once with a *SizeError (ErrTooLarge) for an envelope that can
+// never fit, ErrClosed once the connection is going down, ErrQueueFull when
+// the queue holds Config.MaxQueueBytes or the connection is not up yet, or
+// the errors of Send for a bad kind or source. Nothing is queued when it
+// returns an error.
+func (c *Conn) TrySend(env *wire.Envelope) error {
+	if err := c.precheck(env); err != nil {
+		return err
+	}
+	select {
+	case <-c.up:
+	default:
+		select {
+		case <-c.stopped:
+			return ErrClosed
+		default:
+			return fmt.Errorf("%w: connection not up yet", ErrQueueFull)
+		}
+	}
+	return c.q.push(context.Background(), env, c.cfg.Keyholder.Owns, false)
+}
+
+// precheck refuses at once what no queue state can make sendable.
+func (c *Conn) precheck(env *wire.Envelope) error {
+	if !env.Kind.Valid() {
+		return fmt.Errorf("%w: %v", wire.ErrUnknownKind, env.Kind)
+	}
+	if limit := maxPayload(wire.MaxFrameSizeLimit, c.tagSize); len(env.Payload) > limit {
+		return &SizeError{Size: len(env.Payload), Limit: limit}
+	}
+	return nil
+}
+
+// MaxPayload returns the largest envelope payload one frame to the peer can
+// hold, from the frame size it announced in its hello; before the
+// connection is up, the largest any peer could take.
+func (c *Conn) MaxPayload() int {
+	select {
+	case <-c.up:
+		return c.q.maxPayload()
+	default:
+		return maxPayload(wire.MaxFrameSizeLimit, c.tagSize)
+	}
+}
+
+// QueueBytes returns how many encoded bytes wait in the send queue for the
+// writer (0 before the connection is up). Send blocks, and TrySend fails,
+// while it is at Config.MaxQueueBytes.
+func (c *Conn) QueueBytes() int {
+	select {
+	case <-c.up:
+		return c.q.bytes()
+	default:
+		return 0
+	}
+}
+
+// UpSince returns when the connection came up (its handshake succeeded),
+// or the zero time if it never did. It keeps its value after the connection
+// went down.
+func (c *Conn) UpSince() time.Time {
+	select {
+	case <-c.up:
+		return c.upSince
+	default:
+		return time.Time{}
+	}
 }
 
 // Close shuts the connection down in order: it refuses new Sends, writes

@@ -41,6 +41,12 @@
 // fills a frame, which is how ed25519 signatures (≈15 µs each) keep up with
 // a stream of casts. Sending allocates nothing per envelope.
 //
+// Send waits while the queue holds Config.MaxQueueBytes; TrySend never
+// waits and fails with ErrQueueFull instead, for callers (the transport's
+// core) that must not block. Both refuse at once, with a *SizeError
+// (ErrTooLarge), an envelope that can never fit in a frame to the peer.
+// Conn.QueueBytes and Conn.UpSince are there for introspection.
+//
 // # Receiving
 //
 // The reader goroutine checks each batch frame (layout, then tag, then the

@@ -1,6 +1,9 @@
 package netconn
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors returned by this package, matched with errors.Is. Returned errors
 // usually wrap one of them with details, and sometimes a second one (a
@@ -40,6 +43,25 @@ var (
 	// the end of the stream.
 	ErrPeerClosed = errors.New("netconn: peer closed the connection")
 	// ErrTooLarge reports an envelope that cannot fit in one frame the peer
-	// accepts.
+	// accepts. Send and TrySend return it as a *SizeError.
 	ErrTooLarge = errors.New("netconn: envelope too large")
+	// ErrQueueFull reports a TrySend that found the send queue at
+	// Config.MaxQueueBytes (or the connection not up yet): nothing was
+	// queued; try later or use Send, which waits.
+	ErrQueueFull = errors.New("netconn: send queue full")
 )
+
+// SizeError reports an envelope whose payload can never fit in one frame to
+// the peer, so it was refused before queueing. errors.Is(err, ErrTooLarge)
+// holds for it.
+type SizeError struct {
+	Size  int // payload bytes of the refused envelope
+	Limit int // the largest payload one frame to the peer can hold
+}
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("netconn: envelope too large: %d-byte payload, limit %d bytes", e.Size, e.Limit)
+}
+
+// Is makes errors.Is(err, ErrTooLarge) true.
+func (e *SizeError) Is(target error) bool { return target == ErrTooLarge }

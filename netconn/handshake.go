@@ -89,6 +89,7 @@ func (c *Conn) handshake(ctx context.Context) (err error) {
 	}
 	c.q.init(c.cfg.MaxQueueBytes, int(theirs.MaxFrameSize), c.tagSize)
 	c.log = c.log.With().Str("peer", c.peer.String()).Logger()
+	c.upSince = time.Now()
 	c.mu.Lock()
 	c.wasUp = true
 	c.mu.Unlock()

@@ -55,15 +55,30 @@ func (q *sendQueue) wake() {
 
 // maxRecord returns the largest record one frame to the peer can hold.
 func (q *sendQueue) maxRecord() int {
-	return q.frameMax + 4 - (wire.FrameHeaderSize + wire.BatchHeaderSize + q.tagSize)
+	return maxRecord(q.frameMax, q.tagSize)
 }
 
-// push appends env, waiting for room while the queue is full. stopped
-// ends the wait when the connection goes down.
-func (q *sendQueue) push(ctx context.Context, env *wire.Envelope, owns func(keyholder.Address) bool) error {
+// maxRecord returns the largest record a batch frame of at most frameMax
+// bytes (the length field excluded, spec.md) can hold under tagSize.
+func maxRecord(frameMax, tagSize int) int {
+	return frameMax + 4 - (wire.FrameHeaderSize + wire.BatchHeaderSize + tagSize)
+}
+
+// maxPayload returns the largest payload such a frame can hold.
+func maxPayload(frameMax, tagSize int) int {
+	return maxRecord(frameMax, tagSize) - wire.RecordHeaderSize
+}
+
+// maxPayload returns the largest payload one frame to the peer can hold.
+func (q *sendQueue) maxPayload() int { return q.maxRecord() - wire.RecordHeaderSize }
+
+// push appends env. While the queue is full it waits for room until ctx
+// ends if wait is set, else fails with ErrQueueFull at once. close ends the
+// wait when the connection goes down.
+func (q *sendQueue) push(ctx context.Context, env *wire.Envelope, owns func(keyholder.Address) bool, wait bool) error {
 	need := wire.RecordSize(len(env.Payload))
 	if need > q.maxRecord() {
-		return fmt.Errorf("%w: %d-byte payload; the peer takes frames of %d bytes", ErrTooLarge, len(env.Payload), q.frameMax)
+		return &SizeError{Size: len(env.Payload), Limit: q.maxPayload()}
 	}
 	q.mu.Lock()
 	for {
@@ -82,6 +97,10 @@ func (q *sendQueue) push(ctx context.Context, env *wire.Envelope, owns func(keyh
 		}
 		if len(q.buf) == 0 || len(q.buf)+add <= q.limit {
 			break
+		}
+		if !wait {
+			q.mu.Unlock()
+			return ErrQueueFull
 		}
 		if q.space == nil {
 			q.space = make(chan struct{})
@@ -136,6 +155,13 @@ func (q *sendQueue) finishOpen() {
 		q.buf = wire.FinishBatch(q.buf, b.off, b.count, q.tagSize)
 		q.open = false
 	}
+}
+
+// bytes returns how many bytes wait for the writer.
+func (q *sendQueue) bytes() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.buf)
 }
 
 // requestPong asks the writer to answer a ping.

@@ -1,0 +1,199 @@
+package netconn
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/enginekit/enginekit/wire"
+)
+
+func TestSizeError(t *testing.T) {
+	err := error(&SizeError{Size: 2000000, Limit: 1048000})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatal("SizeError is not ErrTooLarge")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "2000000") || !strings.Contains(msg, "1048000") {
+		t.Fatalf("Error() = %q, want both sizes", msg)
+	}
+	var se *SizeError
+	if !errors.As(wrapped(err), &se) || se.Size != 2000000 {
+		t.Fatal("errors.As through a wrap")
+	}
+}
+
+func wrapped(err error) error { return errors.Join(errors.New("context"), err) }
+
+// An envelope that can never fit fails at once with its size and the limit,
+// on Send and TrySend, before and after the connection is up; one that just
+// fits goes through.
+func TestSendTooLargeAtOnce(t *testing.T) {
+	forEachAuth(t, func(t *testing.T, auth Auth) {
+		const frameMax = 64 << 10
+		p := startPair(t, connTypes[0], auth, func(s, c *Config) { s.MaxFrameSize = frameMax })
+		c := p.cliConn
+		limit := c.MaxPayload()
+		if want := frameMax + 4 - wire.BatchOverhead(auth.mode()) - wire.RecordHeaderSize; limit != want {
+			t.Fatalf("MaxPayload %d, want %d", limit, want)
+		}
+		big := &wire.Envelope{Kind: wire.Cast, Src: p.cli.engine, Dst: p.srv.engine, Payload: make([]byte, limit+1)}
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		for name, send := range map[string]func(*wire.Envelope) error{
+			"Send":    func(e *wire.Envelope) error { return c.Send(ctx, e) },
+			"TrySend": c.TrySend,
+		} {
+			err := send(big)
+			var se *SizeError
+			if !errors.As(err, &se) || !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("%s: got %v, want a SizeError", name, err)
+			}
+			if se.Size != limit+1 || se.Limit != limit {
+				t.Fatalf("%s: %+v, want size %d limit %d", name, *se, limit+1, limit)
+			}
+		}
+		big.Payload = big.Payload[:limit]
+		if err := c.TrySend(big); err != nil {
+			t.Fatal(err)
+		}
+		if e := recv(t, p.srv.delivered, "largest envelope"); len(e.Payload) != limit {
+			t.Fatalf("delivered %d bytes", len(e.Payload))
+		}
+	})
+}
+
+// Before the peer's frame size is known, Send refuses at once what no peer
+// could take instead of waiting for the handshake.
+func TestSendTooLargeBeforeUp(t *testing.T) {
+	n, peer := newNode(t), newNode(t)
+	a, b := netPipe()
+	defer b.Close()
+	c, err := NewClientConn(n.config(Signatures), a, peer.router())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	env := &wire.Envelope{Kind: wire.Cast, Src: n.engine, Payload: make([]byte, wire.MaxFrameSizeLimit)}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	expectErr(t, c.Send(ctx, env), ErrTooLarge)
+	expectErr(t, c.TrySend(env), ErrTooLarge)
+	if c.MaxPayload() >= wire.MaxFrameSizeLimit {
+		t.Fatal(c.MaxPayload())
+	}
+}
+
+// TrySend fills the queue up to MaxQueueBytes, then fails with ErrQueueFull
+// without queueing; QueueBytes shows the depth; the writer's take makes room.
+func TestTrySendQueueFull(t *testing.T) {
+	n, peer := newNode(t), newNode(t)
+	c := testConn(t, n, peer, MACs, wire.DefaultMaxFrameSize)
+	const limit = 8 << 10
+	c.q.init(limit, wire.DefaultMaxFrameSize, c.tagSize)
+	if c.QueueBytes() != 0 {
+		t.Fatal(c.QueueBytes())
+	}
+	env := cast(n.engine, peer.engine, strings.Repeat("x", 100))
+	sent := 0
+	for ; sent < 1000; sent++ {
+		err := c.TrySend(env)
+		if errors.Is(err, ErrQueueFull) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sent == 1000 || sent == 0 {
+		t.Fatalf("queue full after %d envelopes", sent)
+	}
+	depth := c.QueueBytes()
+	if depth > limit || depth < limit-wire.RecordSize(100) {
+		t.Fatalf("QueueBytes %d, limit %d", depth, limit)
+	}
+	expectErr(t, c.TrySend(env), ErrQueueFull)
+	if c.QueueBytes() != depth {
+		t.Fatal("a refused TrySend queued something")
+	}
+	buf, batches, _, _ := c.q.take(nil, nil)
+	if c.QueueBytes() != 0 || len(buf) < depth {
+		t.Fatalf("after take: QueueBytes %d, took %d", c.QueueBytes(), len(buf))
+	}
+	count := 0
+	for _, b := range batches {
+		count += b.count
+	}
+	if count != sent {
+		t.Fatalf("queued %d envelopes, want %d", count, sent)
+	}
+	if err := c.TrySend(env); err != nil {
+		t.Fatalf("after take: %v", err)
+	}
+	c.q.close()
+	expectErr(t, c.TrySend(env), ErrClosed)
+}
+
+// TrySend never waits for the handshake: before it, the queue is "full";
+// on a closed connection it is ErrClosed.
+func TestTrySendNotUp(t *testing.T) {
+	n, peer := newNode(t), newNode(t)
+	a, b := netPipe()
+	defer b.Close()
+	c, err := NewClientConn(n.config(Signatures), a, peer.router())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := cast(n.engine, peer.engine, "x")
+	expectErr(t, c.TrySend(env), ErrQueueFull)
+	c.Close()
+	expectErr(t, c.TrySend(env), ErrClosed)
+	if !c.UpSince().IsZero() {
+		t.Fatal("UpSince set on a connection that never came up")
+	}
+}
+
+// TrySend end to end: what it queued arrives in order, interleaved with Send.
+func TestTrySendDelivers(t *testing.T) {
+	p := startPair(t, connTypes[0], Signatures, nil)
+	ctx := context.Background()
+	for i := range 100 {
+		env := cast(p.cli.engine, p.srv.engine, strconv.Itoa(i))
+		var err error
+		if i%2 == 0 {
+			err = p.cliConn.TrySend(env)
+		} else {
+			err = p.cliConn.Send(ctx, env)
+		}
+		for errors.Is(err, ErrQueueFull) {
+			err = p.cliConn.Send(ctx, env)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 100 {
+		expectPayload(t, p.srv, strconv.Itoa(i))
+	}
+	p.cliConn.Close()
+	expectErr(t, p.cliConn.TrySend(cast(p.cli.engine, p.srv.engine, "late")), ErrClosed)
+}
+
+func TestUpSince(t *testing.T) {
+	before := time.Now()
+	p := startPair(t, connTypes[0], MACs, nil)
+	after := time.Now()
+	for _, c := range []*Conn{p.srvConn, p.cliConn} {
+		u := c.UpSince()
+		if u.Before(before) || u.After(after) {
+			t.Fatalf("UpSince %v not within [%v, %v]", u, before, after)
+		}
+	}
+	u := p.cliConn.UpSince()
+	p.cliConn.Close()
+	if !p.cliConn.UpSince().Equal(u) {
+		t.Fatal("UpSince changed after close")
+	}
+}
