@@ -142,6 +142,12 @@ func (s *System) call(ctx context.Context, self *Process, addr string, dest Dest
 }
 
 func (s *System) callAs(ctx context.Context, self *Process, caller PID, addr string, dest Dest, req any) (any, error) {
+	return s.request(ctx, self, caller, addr, dest, kCall, req)
+}
+
+// request sends a message that expects a reply (a call, or a GetState) and
+// waits for the reply.
+func (s *System) request(ctx context.Context, self *Process, caller PID, addr string, dest Dest, kind msgKind, req any) (any, error) {
 	target := dest.resolve(s)
 	if target == nil {
 		return nil, ErrNoProcess
@@ -162,7 +168,7 @@ func (s *System) callAs(ctx context.Context, self *Process, caller PID, addr str
 		timeout = slot.timer.C
 	}
 	from := From{slot: slot, token: token, caller: caller, addr: addr, deadline: deadline.UnixNano()}
-	if err := target.push(message{kind: kCall, msg: req, from: from}); err != nil {
+	if err := target.push(message{kind: kind, msg: req, from: from}); err != nil {
 		slot.abandon(token)
 		return nil, err
 	}

@@ -6,9 +6,6 @@ package genserver
 // two Downs.
 func (p *Process) Monitor(dest Dest) Ref {
 	ref := Ref(p.sys.refs.Add(1))
-	if p.watching == nil {
-		p.watching = make(map[Ref]*Process)
-	}
 	target := dest.resolve(p.sys)
 	if target != nil {
 		target.mu.Lock()
@@ -18,14 +15,24 @@ func (p *Process) Monitor(dest Dest) Ref {
 			}
 			target.monitors[ref] = p
 			target.mu.Unlock()
-			p.watching[ref] = target
+			p.watch(ref, target)
 			return ref
 		}
 		target.mu.Unlock()
 	}
-	p.watching[ref] = nil
+	p.watch(ref, nil)
 	_ = p.push(message{kind: kDown, msg: Down{Ref: ref, PID: PID{target}, Reason: ErrNoProcess}})
 	return ref
+}
+
+// watch records a monitor p holds; target is nil when it was already gone.
+func (p *Process) watch(ref Ref, target *Process) {
+	p.mu.Lock()
+	if p.watching == nil {
+		p.watching = make(map[Ref]*Process)
+	}
+	p.watching[ref] = target
+	p.mu.Unlock()
 }
 
 // Demonitor removes a monitor and reports whether it was active. A Down
@@ -35,7 +42,9 @@ func (p *Process) Demonitor(ref Ref) bool {
 	if !ok {
 		return false
 	}
+	p.mu.Lock()
 	delete(p.watching, ref)
+	p.mu.Unlock()
 	if target != nil {
 		target.mu.Lock()
 		delete(target.monitors, ref)

@@ -18,6 +18,8 @@ const (
 	kTimer // msg is *timerEntry
 	kDown  // msg is Down
 	kIdle  // from.token is the idle generation
+	kState // a GetState request: from is the asker's reply handle
+	kExit  // msg is Exit: a trapped link exit, queued in order behind the sender's messages
 )
 
 type message struct {
@@ -56,28 +58,37 @@ type Process struct {
 	srv  Server
 	done chan struct{}
 
+	started time.Time
+
 	// Guarded by mu.
 	mu       sync.Mutex
 	q        queue
 	sigs     []signal
 	running  bool // an activation goroutine owns the process, or Init/terminate does
+	exiting  bool // terminate has begun
 	dead     bool
 	links    map[*Process]struct{}
 	monitors map[Ref]*Process // monitors on this process: ref -> watcher
 	idleGen  uint64
 	limit    int
 	overflow Overflow
+	queued   uint64 // messages ever queued; queued - handled is the mailbox length
+	seen     seen   // introspection's last look at a running callback
 
 	sigPending atomic.Bool
+	handled    atomic.Uint64 // messages taken from the mailbox, written by the process only
+	trap       atomic.Bool
 	reason     error // set before done is closed
 
 	// Owned by whichever goroutine runs the process.
-	stopping  bool
-	stopWhy   error
-	cont      *continuation
-	trap      bool
-	sender    PID              // of the message being handled
-	watching  map[Ref]*Process // monitors this process holds: ref -> target
+	stopping bool
+	stopWhy  error
+	cont     *continuation
+	sender   PID // of the message being handled
+	// watching holds the monitors this process holds (ref -> target). The
+	// process writes it under mu, so introspection can read it; the process
+	// itself reads it without.
+	watching  map[Ref]*Process
 	timers    map[*timerEntry]struct{}
 	idle      time.Duration
 	idleTimer *time.Timer
@@ -134,7 +145,7 @@ func (p *Process) Continue(arg any) { p.cont = &continuation{arg} }
 
 // TrapExits turns exit signals from linked processes into Exit info messages
 // instead of exits.
-func (p *Process) TrapExits(on bool) { p.trap = on }
+func (p *Process) TrapExits(on bool) { p.trap.Store(on) }
 
 // SetIdleTimeout makes a Timeout info message arrive each time the process
 // has been idle (no message) for d; 0 turns it off. Like the timeout in an
@@ -163,6 +174,7 @@ func (p *Process) push(m message) error {
 		return ErrMailboxFull
 	}
 	p.q.push(&p.sys.segs, m)
+	p.queued++
 	p.activateLocked()
 	p.mu.Unlock()
 	return nil
@@ -245,6 +257,7 @@ func (p *Process) activate() {
 // dispatch runs one message's callback and reports whether the process exited.
 func (p *Process) dispatch(m *message) bool {
 	p.sender = m.from.caller
+	p.handled.Add(1)
 	switch m.kind {
 	case kCast:
 		p.srv.HandleCast(p, m.msg)
@@ -267,8 +280,14 @@ func (p *Process) dispatch(m *message) bool {
 		if _, live := p.watching[d.Ref]; !live {
 			break // demonitored
 		}
+		p.mu.Lock()
 		delete(p.watching, d.Ref)
+		p.mu.Unlock()
 		p.info(d)
+	case kExit:
+		p.info(m.msg)
+	case kState:
+		Reply(m.from, p.formatStatus(), nil)
 	case kIdle:
 		p.mu.Lock()
 		current := m.from.token == p.idleGen-1 // activate() bumped the generation taking this batch
@@ -325,7 +344,7 @@ func (p *Process) handleSignals() bool {
 			p.terminate(s.reason, true)
 			return true
 		case sigLinkExit:
-			if p.trap {
+			if p.trap.Load() {
 				p.info(Exit{PID: PID{s.from}, Reason: s.reason})
 				if p.stopping {
 					p.terminate(p.stopWhy, true)
@@ -351,6 +370,9 @@ func (p *Process) recoverCrash() {
 // terminate runs Terminate (unless killed), then makes the exit visible:
 // name released, callers failed, links and monitors fired.
 func (p *Process) terminate(reason error, runTerminate bool) {
+	p.mu.Lock()
+	p.exiting = true
+	p.mu.Unlock()
 	if t, ok := p.srv.(Terminator); ok && runTerminate {
 		func() {
 			defer func() {
@@ -366,7 +388,8 @@ func (p *Process) terminate(reason error, runTerminate bool) {
 	p.reason = reason
 	links, monitors := p.links, p.monitors
 	rest := p.q.take()
-	p.sigs, p.links, p.monitors = nil, nil, nil
+	watching := p.watching
+	p.sigs, p.links, p.monitors, p.watching = nil, nil, nil, nil
 	p.mu.Unlock()
 
 	for t := range p.timers {
@@ -376,14 +399,13 @@ func (p *Process) terminate(reason error, runTerminate bool) {
 	if p.idleTimer != nil {
 		p.idleTimer.Stop()
 	}
-	for ref, target := range p.watching {
+	for ref, target := range watching {
 		if target != nil {
 			target.mu.Lock()
 			delete(target.monitors, ref)
 			target.mu.Unlock()
 		}
 	}
-	p.watching = nil
 
 	for seg := rest; seg != nil; seg = p.sys.segs.release(seg) {
 		clear(seg.msgs[seg.off:seg.n])

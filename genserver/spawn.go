@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync/atomic"
+	"time"
 )
 
 // Option configures a process at Spawn or Service.
@@ -56,6 +57,7 @@ func (s *System) start(factory func() Server, o options) (*Process, error) {
 		name:     o.name,
 		srv:      srv,
 		done:     make(chan struct{}),
+		started:  time.Now(),
 		running:  true,
 		limit:    o.limit,
 		overflow: o.overflow,

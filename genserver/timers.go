@@ -51,6 +51,7 @@ func (p *Process) armIdleLocked() {
 			return
 		}
 		p.q.push(&p.sys.segs, message{kind: kIdle, from: From{token: gen}})
+		p.queued++
 		p.activateLocked()
 	})
 }

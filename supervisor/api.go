@@ -5,17 +5,26 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/enginekit/enginekit/genserver"
 	"github.com/thejerf/suture/v4"
 )
 
-// ChildInfo describes a child, as WhichChildren sees it.
+// ChildInfo describes a child, as WhichChildren and Tree see it.
 type ChildInfo struct {
-	ID         string
-	Restart    RestartType
-	Running    bool
+	ID string
+	// Restart is the restart type's name ("permanent", "transient",
+	// "temporary"), for display; RestartType is the same as a value.
+	Restart     string
+	RestartType RestartType
+	Running     bool
+	// PID is the process of the running incarnation when the child is a
+	// genserver (anything with a PID() genserver.PID method), else zero.
+	PID        genserver.PID
 	Restarts   int            // starts after the first, in this run of the supervisor
 	Supervisor bool           // its last incarnation was a *Supervisor or a suture supervisor
 	Service    suture.Service // the running incarnation, nil when not running
+	// Sub is the tree of a running child that is a *Supervisor, else nil.
+	Sub *Tree
 }
 
 // Counts are the numbers of children, as CountChildren sees them.
@@ -122,20 +131,7 @@ func (s *Supervisor) DeleteChild(ctx context.Context, id string) error {
 func (s *Supervisor) WhichChildren(ctx context.Context) ([]ChildInfo, error) {
 	var infos []ChildInfo
 	err := s.call(ctx, func(_ context.Context, r *run) error {
-		infos = make([]ChildInfo, 0, len(r.core.children))
-		for _, ch := range r.core.children {
-			info := ChildInfo{
-				ID:         ch.spec.ID,
-				Restart:    ch.spec.Restart,
-				Running:    ch.state == running,
-				Restarts:   max(ch.starts-1, 0),
-				Supervisor: ch.supervisor,
-			}
-			if p := r.procs[ch.spec.ID]; p != nil {
-				info.Service = p.svc
-			}
-			infos = append(infos, info)
-		}
+		infos = childInfos(r.snapshot())
 		return nil
 	})
 	if err != nil {

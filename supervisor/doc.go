@@ -56,6 +56,13 @@
 // returning suture.ErrDoNotRestart keeps its spec, for RestartChild; a restarted
 // supervisor starts again from its Spec, without the dynamic children of its last run.
 //
+// # Introspection
+//
+// Supervisor.Tree returns the tree below a supervisor, for observers: each child's restart
+// type, whether it runs, its restarts, its genserver PID, the subtrees of child supervisors,
+// and the restart intensity in use. It reads a copy that the supervisor refreshes when its
+// children change, so it never waits for a busy supervisor.
+//
 // # Events
 //
 // Supervisors report what they do as Event values (ChildStarted, ChildExited,

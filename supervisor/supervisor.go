@@ -30,8 +30,9 @@ type Supervisor struct {
 	spec Spec
 	now  func() time.Time // the clock of the restart intensity; tests replace it
 
-	mu  sync.Mutex
-	run *run // the current call to Serve, nil when not running
+	mu   sync.Mutex
+	run  *run     // the current call to Serve, nil when not running
+	snap treeSnap // what Tree shows of run
 }
 
 // New returns a supervisor for spec, after checking it.
@@ -77,10 +78,12 @@ func (s *Supervisor) ServeReady(ctx context.Context, ready func()) (err error) {
 	if err = r.startStatic(ctx); err != nil || ctx.Err() != nil {
 		return err
 	}
+	r.publish()
 	if ready != nil {
 		ready()
 	}
 	for {
+		r.publish()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -113,12 +116,13 @@ func (s *Supervisor) begin(ctx context.Context) (*run, error) {
 		requests: make(chan request),
 		done:     make(chan struct{}),
 	}
+	s.snap = s.run.snapshot()
 	return s.run, nil
 }
 
 func (s *Supervisor) end(r *run) {
 	s.mu.Lock()
-	s.run = nil
+	s.run, s.snap = nil, treeSnap{}
 	s.mu.Unlock()
 	close(r.done)
 }
@@ -239,6 +243,7 @@ func (r *run) start(ctx, callCtx context.Context, ch *child) error {
 	}
 	r.procs[id] = p
 	r.core.started(ch, isSupervisor(svc))
+	r.publish()
 	r.emit(ChildStarted{Supervisor: r.s.spec.Name, Child: id, Restarts: ch.starts - 1})
 	return nil
 }
