@@ -107,6 +107,13 @@ type Config struct {
 	// peer's network address. The error wraps ErrHandshake.
 	OnHandshakeError func(remote net.Addr, err error)
 
+	// OnListenError is called for each failure of a Listener's socket: a
+	// failed accept (the Listener then binds addr again, or retries the
+	// accept if the error is temporary) and each failed attempt to bind it
+	// again. addr is the Listener's address. The Listener keeps serving;
+	// this is for alerting. It must not block.
+	OnListenError func(addr string, err error)
+
 	// Logger receives connection events: up and down at info, dropped
 	// envelopes and handshake failures at debug. Default: the zero
 	// zerolog.Logger, which discards everything.
@@ -119,13 +126,15 @@ type Config struct {
 	// Default: each Listener and Dialer makes its own.
 	Replay *ReplayGuard
 
-	// Backoff paces a Dialer's re-dials.
+	// Backoff paces a Dialer's re-dials and a Listener's attempts to bind
+	// its address again after its socket failed.
 	Backoff Backoff
 }
 
 // Backoff is exponential backoff with jitter: after the n-th consecutive
 // failure a Dialer waits a random duration in [d/2, d], d = min(Max,
-// Min·2ⁿ). A connection that came up resets n.
+// Min·2ⁿ), before it dials again, and a Listener before it binds again. A
+// connection that came up (Dialer) or was accepted (Listener) resets n.
 type Backoff struct {
 	Min time.Duration // first delay; default 100 ms
 	Max time.Duration // largest delay; default 30 s

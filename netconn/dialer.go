@@ -18,7 +18,8 @@ type Dialer struct {
 	cfg     *Config
 	guard   *ReplayGuard
 	network string
-	address string
+	address string // or the name given to NewDialerFunc
+	dial    func(ctx context.Context) (net.Conn, error)
 	peer    keyholder.Address
 
 	mu      sync.Mutex
@@ -43,6 +44,26 @@ func NewDialer(cfg Config, network, address string, peer keyholder.Address) (*Di
 		return nil, fmt.Errorf("%w: zero peer router", ErrBadConfig)
 	}
 	return &Dialer{cfg: cfgp, guard: guard, network: network, address: address, peer: peer}, nil
+}
+
+// NewDialerFunc is NewDialer with your own way to connect: dial is called
+// for each attempt (and again after each failure or lost connection, with
+// Config.Backoff between failures) and must return a connected stream
+// socket or an error, ending when ctx ends; Config.HandshakeTimeout bounds
+// it as it bounds a network dial. name says where dial goes, for logs and
+// String (an in-memory peer's name, a relay's address).
+func NewDialerFunc(cfg Config, name string, dial func(ctx context.Context) (net.Conn, error), peer keyholder.Address) (*Dialer, error) {
+	cfgp, guard, err := prepare(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if dial == nil {
+		return nil, fmt.Errorf("%w: nil dial function", ErrBadConfig)
+	}
+	if peer.IsZero() {
+		return nil, fmt.Errorf("%w: zero peer router", ErrBadConfig)
+	}
+	return &Dialer{cfg: cfgp, guard: guard, network: "func", address: name, dial: dial, peer: peer}, nil
 }
 
 func (d *Dialer) String() string {
@@ -132,8 +153,7 @@ func (d *Dialer) Serve(ctx context.Context) error {
 // dialOnce makes one connection and serves it until it ends. It reports
 // whether the connection came up.
 func (d *Dialer) dialOnce(ctx context.Context) bool {
-	nd := net.Dialer{Timeout: d.cfg.HandshakeTimeout}
-	raw, err := nd.DialContext(ctx, d.network, d.address)
+	raw, err := d.connect(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.cfg.Logger.Debug().Err(err).Str("address", d.address).Msg("dial failed")
@@ -157,4 +177,19 @@ func (d *Dialer) dialOnce(ctx context.Context) bool {
 		d.ups++
 	}
 	return c.wasUp
+}
+
+// connect makes one socket to the peer within HandshakeTimeout.
+func (d *Dialer) connect(ctx context.Context) (net.Conn, error) {
+	if d.dial == nil {
+		nd := net.Dialer{Timeout: d.cfg.HandshakeTimeout}
+		return nd.DialContext(ctx, d.network, d.address)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.HandshakeTimeout)
+	defer cancel()
+	raw, err := d.dial(ctx)
+	if err == nil && raw == nil {
+		err = fmt.Errorf("%w: dial function returned no connection", ErrBadConfig)
+	}
+	return raw, err
 }

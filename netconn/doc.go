@@ -16,10 +16,22 @@
 //
 // NewListener binds at once (Addr is known before Serve runs); each accepted
 // socket gets a Conn owned by the Listener, which closes them all before its
-// Serve returns. A Dialer keeps one connection up and re-dials with
-// exponential backoff and jitter. Both report connections through OnUp and
-// OnDown; transport keeps its routes from those. NewServerConn and
-// NewClientConn hold a socket you connected yourself (tests use net.Pipe).
+// Serve returns. A fault of the socket stays there: when accepting fails for
+// good the Listener binds the same address again with Config.Backoff, for
+// as long as its ctx lives, while its connections keep serving; each
+// failure goes to Config.OnListenError and Listener.Stats. A Dialer keeps
+// one connection up and re-dials with exponential backoff and jitter. Both
+// report connections through OnUp and OnDown; transport keeps its routes
+// from those.
+//
+// NewListenerOn serves a net.Listener you made and NewDialerFunc dials with
+// your function; with a PipeListener they connect nodes in memory:
+//
+//	pl := netconn.NewPipeListener("alice")
+//	l, err := netconn.NewListenerOn(cfg, pl, netconn.AcceptAny)
+//	d, err := netconn.NewDialerFunc(cfg, "alice", pl.Dial, aliceRouter)
+//
+// NewServerConn and NewClientConn hold a socket you connected yourself.
 //
 // # The channel
 //
