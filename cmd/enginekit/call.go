@@ -22,6 +22,7 @@ import (
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
+	"github.com/enginekit/enginekit/node"
 	"github.com/enginekit/enginekit/transport"
 	"github.com/enginekit/enginekit/wire"
 )
@@ -276,9 +277,8 @@ func parseInterleaved(fs *flags, args []string) ([]string, error) {
 type client struct {
 	endpoint string
 	router   keyholder.Address
+	node     *node.Node
 	sys      *genserver.System
-	kh       *keyholder.Keyholder
-	tr       *background
 
 	events chan connEvent // connection ups, downs and handshake failures
 
@@ -305,21 +305,8 @@ func dialClient(ctx context.Context, endpoint string, router keyholder.Address, 
 		}
 		return nil, fmt.Errorf("cannot reach the node at %s: %v", endpoint, err)
 	}
-	kh, err := keyholder.New(keyholder.Config{})
-	if err != nil {
-		return nil, err
-	}
-	reg, err := builtinRegistry()
-	if err == nil {
-		err = wire.Register[cliMarker](reg, cliMarkerName)
-	}
-	if err != nil {
-		kh.Close()
-		return nil, err
-	}
 	c := &client{
-		endpoint: endpoint, router: router, kh: kh,
-		sys:     genserver.NewSystem(genserver.Config{Name: "enginekit-client"}),
+		endpoint: endpoint, router: router,
 		events:  make(chan connEvent, 16),
 		learned: make(map[keyholder.Address]bool),
 		learnCh: make(chan struct{}, 1),
@@ -330,8 +317,8 @@ func dialClient(ctx context.Context, endpoint string, router keyholder.Address, 
 		default: // the first events are the ones that matter
 		}
 	}
-	cfg := transport.Config{
-		System: c.sys, Keyholder: kh, Registry: reg, Auth: auth,
+	tcfg := transport.Config{
+		Auth: auth,
 		OnLearn: func(engine, _ keyholder.Address) {
 			c.mu.Lock()
 			c.learned[engine] = true
@@ -344,29 +331,26 @@ func dialClient(ctx context.Context, endpoint string, router keyholder.Address, 
 		},
 		OnConnection: func(_ keyholder.Address, up bool, err error) { event(connEvent{up: up, err: err}) },
 	}
-	cfg.Net.OnHandshakeError = func(_ net.Addr, err error) { event(connEvent{err: err, tls: true}) }
-	tr, err := transport.New(cfg)
-	if err == nil {
-		c.tr, err = startBackground(tr)
-	}
-	if err == nil {
-		err = tr.Connect(ctx, endpoint, router)
-	}
+	tcfg.Net.OnHandshakeError = func(_ net.Addr, err error) { event(connEvent{err: err, tls: true}) }
+	n, err := node.Start(ctx, node.Config{
+		Name: "enginekit-client", // new keys in memory
+		Register: append(builtinRegister[:len(builtinRegister):len(builtinRegister)], func(reg *wire.Registry) error {
+			return wire.Register[cliMarker](reg, cliMarkerName)
+		}),
+		Peers:     []node.Peer{{Endpoint: endpoint, Router: router}},
+		Transport: tcfg,
+	})
 	if err != nil {
-		c.close()
 		return nil, err
 	}
+	c.node, c.sys = n, n.System()
 	return c, nil
 }
 
 func (c *client) close() {
-	if c.tr != nil {
-		_ = c.tr.stop()
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = c.sys.Stop(ctx)
-	c.kh.Close()
+	_ = c.node.Stop(ctx)
 }
 
 // errNoSuchEngine is what a node without the engine makes call fail with.

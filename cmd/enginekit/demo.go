@@ -21,6 +21,8 @@ func runDemo(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
+	say("enginekit demo: the code is in cmd/enginekit/demo.go (one node) and cmd/enginekit/demo_nodes.go (two nodes).")
+	say("")
 	if err := localDemo(ctx, say); err != nil {
 		return err
 	}

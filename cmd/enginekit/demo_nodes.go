@@ -16,76 +16,67 @@ import (
 	"github.com/enginekit/enginekit/internal/relay"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
+	"github.com/enginekit/enginekit/node"
 	"github.com/enginekit/enginekit/transport"
 	"github.com/enginekit/enginekit/wire"
 )
 
-// demoRegistry names the demo's message types; both nodes register the same.
-func demoRegistry() (*wire.Registry, error) {
-	reg, err := wire.NewRegistry(wire.Limits{})
-	if err != nil {
-		return nil, err
-	}
-	if err := errors.Join(
+// registerDemoTypes names the demo's message types; both nodes register
+// the same.
+func registerDemoTypes(reg *wire.Registry) error {
+	return errors.Join(
 		wire.Register[add](reg, "demo.add"),
 		wire.Register[get](reg, "demo.get"),
 		wire.Register[deposit](reg, "demo.deposit"),
 		wire.Register[withdraw](reg, "demo.withdraw"),
-	); err != nil {
-		return nil, err
-	}
-	return reg, nil
+	)
 }
 
-// demoNode is one node of the demo: a System, its keys and its transport.
+// demoNode is one node of the demo, with its learn, forget and connection
+// events as text.
 type demoNode struct {
+	*node.Node
 	name   string
-	broker *events.Broker
-	sys    *genserver.System
-	kh     *keyholder.Keyholder
-	tr     *transport.Transport
-	events chan string // learn, forget and connection events, as text
+	events chan string
 }
 
-func newDemoNode(name string, auth netconn.Auth) (*demoNode, error) {
-	kh, err := keyholder.New(keyholder.Config{})
-	if err != nil {
-		return nil, err
+func newDemoNode(ctx context.Context, name string, auth netconn.Auth, engines []node.Engine) (*demoNode, error) {
+	n := &demoNode{name: name, events: make(chan string, 64)}
+	event := func(e string) {
+		select {
+		case n.events <- e:
+		default: // nobody reads that far back
+		}
 	}
-	reg, err := demoRegistry()
-	if err != nil {
-		return nil, err
-	}
-	n := &demoNode{name: name, kh: kh, sys: genserver.NewSystem(genserver.Config{Name: name}), events: make(chan string, 64)}
-	if n.broker, err = events.NewBroker(n.sys, events.Config{}); err != nil {
-		return nil, err
-	}
-	cfg := transport.Config{
-		System: n.sys, Keyholder: kh, Registry: reg, Auth: auth, Broker: n.broker,
-		OnLearn: func(e, _ keyholder.Address) { n.events <- "learn " + e.String() },
+	tcfg := transport.Config{
+		Auth:    auth,
+		OnLearn: func(e, _ keyholder.Address) { event("learn " + e.String()) },
 		OnConnection: func(_ keyholder.Address, up bool, _ error) {
 			if up {
-				n.events <- "up"
+				event("up")
 			} else {
-				n.events <- "down"
+				event("down")
 			}
 		},
 	}
-	cfg.Net.Backoff = netconn.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}
-	if n.tr, err = transport.New(cfg); err != nil {
-		return nil, err
-	}
-	if err := n.tr.Start(); err != nil {
+	tcfg.Net.Backoff = netconn.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}
+	var err error
+	n.Node, err = node.Start(ctx, node.Config{
+		Name:      name,
+		Register:  []func(*wire.Registry) error{registerDemoTypes},
+		Engines:   engines,
+		Transport: tcfg,
+	})
+	if err != nil {
 		return nil, err
 	}
 	return n, nil
 }
 
 func (n *demoNode) close() {
-	_ = n.tr.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = n.sys.Stop(ctx)
+	_ = n.Stop(ctx)
 }
 
 // await waits for an event with the given prefix, dropping others.
@@ -102,8 +93,6 @@ func (n *demoNode) await(ctx context.Context, prefix string) error {
 	}
 }
 
-func short(a keyholder.Address) string { s := a.String(); return s[:11] + "…" }
-
 func nodesDemo(ctx context.Context, say func(string, ...any)) error {
 	dir, err := os.MkdirTemp("", "enginekit-demo-")
 	if err != nil {
@@ -111,42 +100,44 @@ func nodesDemo(ctx context.Context, say func(string, ...any)) error {
 	}
 	defer os.RemoveAll(dir)
 
-	alice, err := newDemoNode("alice", netconn.MACs)
+	alice, err := newDemoNode(ctx, "alice", netconn.MACs, []node.Engine{
+		{Name: "vault", NewFactory: func(n *node.Node) (func() genserver.Server, error) {
+			publish := func(from genserver.PID, ev events.Event) { _, _ = n.Broker().Publish(from, ev) }
+			return func() genserver.Server { return &vault{publish: publish} }, nil
+		}},
+		{Name: "counter", Factory: func() genserver.Server { return &counter{} }},
+	})
 	if err != nil {
 		return err
 	}
 	defer alice.close()
-	bob, err := newDemoNode("bob", netconn.MACs)
+	audited := make(chan events.Event, 16)
+	largeDeposits := events.And(events.Topic("vault.deposit"), events.AttrEquals("size", "large"))
+	bob, err := newDemoNode(ctx, "bob", netconn.MACs, []node.Engine{{
+		Name:    "auditor",
+		Factory: func() genserver.Server { return &auditor{audited} },
+		Options: []transport.EngineOption{transport.WithSubscription(largeDeposits)},
+	}})
 	if err != nil {
 		return err
 	}
 	defer bob.close()
-
-	publish := func(from genserver.PID, ev events.Event) { _, _ = alice.broker.Publish(from, ev) }
-	vaultAddr, _, err := alice.tr.SpawnEngine("vault", func() genserver.Server { return &vault{publish: publish} })
-	if err != nil {
-		return err
-	}
-	audited := make(chan events.Event, 16)
-	largeDeposits := events.And(events.Topic("vault.deposit"), events.AttrEquals("size", "large"))
-	auditorAddr, _, err := bob.tr.SpawnEngine("auditor", func() genserver.Server { return &auditor{audited} },
-		transport.WithSubscription(largeDeposits))
-	if err != nil {
-		return err
-	}
-	counterAddr, _, err := alice.tr.SpawnEngine("counter", func() genserver.Server { return &counter{} })
-	if err != nil {
-		return err
-	}
+	vaultAddr, _ := alice.Engine("vault")
+	counterAddr, _ := alice.Engine("counter")
+	auditorAddr, _ := bob.Engine("auditor")
 	say("")
-	say("== two nodes: alice (engines vault %s and counter %s) and bob (engine auditor %s)", short(vaultAddr), short(counterAddr), short(auditorAddr))
+	say("== two nodes in this process: alice runs the engines vault and counter, bob the engine auditor.")
+	say("   An engine's address is its ed25519 public key:")
+	say("      vault    %s", vaultAddr)
+	say("      counter  %s", counterAddr)
+	say("      auditor  %s", auditorAddr)
 
-	tcpAddr, err := alice.tr.Listen(ctx, "tcp://127.0.0.1:0", netconn.AllowOnly(bob.kh.Router()))
+	tcpAddr, err := alice.Transport().Listen(ctx, "tcp://127.0.0.1:0", netconn.AllowOnly(bob.Router()))
 	if err != nil {
 		return err
 	}
 	sock := filepath.Join(dir, "alice.sock")
-	if _, err := alice.tr.Listen(ctx, "unix://"+sock, netconn.AllowOnly(bob.kh.Router())); err != nil {
+	if _, err := alice.Transport().Listen(ctx, "unix://"+sock, netconn.AllowOnly(bob.Router())); err != nil {
 		return err
 	}
 	cable, err := relay.New("tcp", "127.0.0.1:0", "tcp", tcpAddr.String()) // a network link we can cut
@@ -154,12 +145,12 @@ func nodesDemo(ctx context.Context, say func(string, ...any)) error {
 		return err
 	}
 	defer cable.Close()
-	say("alice listens on tcp://%v and unix://%s, accepting only bob's router key", tcpAddr, filepath.Base(sock))
+	say("alice listens on tcp://%v and unix://%s, accepting only bob's router key", tcpAddr, sock)
 
-	if err := bob.tr.Connect(ctx, "unix://"+sock, alice.kh.Router()); err != nil {
+	if err := bob.Transport().Connect(ctx, "unix://"+sock, alice.Router()); err != nil {
 		return err
 	}
-	if err := bob.tr.Connect(ctx, "tcp://"+cable.Addr().String(), alice.kh.Router()); err != nil {
+	if err := bob.Transport().Connect(ctx, "tcp://"+cable.Addr().String(), alice.Router()); err != nil {
 		return err
 	}
 	for i := 0; i < 4; i++ { // two engines, learned over each of the two connections
@@ -180,7 +171,7 @@ func nodesDemo(ctx context.Context, say func(string, ...any)) error {
 	say("call  bob -> vault  <- withdraw 50  (balance 0: alice's vault defers the reply)")
 	got := make(chan string, 1)
 	go func() {
-		left, err := genserver.Call[int](ctx, bob.sys, vaultAt, withdraw{50})
+		left, err := genserver.Call[int](ctx, bob.System(), vaultAt, withdraw{50})
 		if err != nil {
 			got <- "error: " + err.Error()
 			return
@@ -188,7 +179,7 @@ func nodesDemo(ctx context.Context, say func(string, ...any)) error {
 		got <- fmt.Sprint(left)
 	}()
 	for _, d := range []int{30, 40} {
-		if err := bob.sys.Cast(vaultAt, deposit{d}); err != nil {
+		if err := bob.System().Cast(vaultAt, deposit{d}); err != nil {
 			return err
 		}
 		say("cast  bob -> vault  <- deposit %d", d)
@@ -209,18 +200,18 @@ func nodesDemo(ctx context.Context, say func(string, ...any)) error {
 	if err := forgeCast(ctx, alice, vaultAddr); err != nil {
 		return err
 	}
-	balance, err := genserver.Call[int](ctx, bob.sys, vaultAt, withdraw{0})
+	balance, err := genserver.Call[int](ctx, bob.System(), vaultAt, withdraw{0})
 	if err != nil {
 		return err
 	}
 	say("forge a stranger connects and casts 'deposit 1000000' claiming to be an engine it never announced:")
-	say("      alice drops it silently (dropped, unknown source: %d); the balance is still %d", alice.tr.Stats().DroppedUnknownSrc, balance)
+	say("      alice drops it silently (dropped, unknown source: %d); the balance is still %d", alice.Transport().Stats().DroppedUnknownSrc, balance)
 
 	counterAt := genserver.Name(counterAddr.String())
-	if err := bob.sys.Cast(counterAt, add{7}); err != nil {
+	if err := bob.System().Cast(counterAt, add{7}); err != nil {
 		return err
 	}
-	if _, err := genserver.Call[int](ctx, bob.sys, counterAt, get{}); err != nil { // the cast has landed
+	if _, err := genserver.Call[int](ctx, bob.System(), counterAt, get{}); err != nil { // the cast has landed
 		return err
 	}
 	say("cast  bob -> counter <- add 7")
@@ -229,7 +220,7 @@ func nodesDemo(ctx context.Context, say func(string, ...any)) error {
 	if err := bob.await(ctx, "down"); err != nil {
 		return err
 	}
-	n, err := genserver.Call[int](ctx, bob.sys, counterAt, get{})
+	n, err := genserver.Call[int](ctx, bob.System(), counterAt, get{})
 	if err != nil {
 		return err
 	}
@@ -250,7 +241,7 @@ func nodesDemo(ctx context.Context, say func(string, ...any)) error {
 // the forgery comes back only once alice has judged the forgery, since a
 // connection's envelopes are handled in order.
 func forgeCast(ctx context.Context, alice *demoNode, vault keyholder.Address) error {
-	open, err := alice.tr.Listen(ctx, "tcp://127.0.0.1:0", netconn.AcceptAny)
+	open, err := alice.Transport().Listen(ctx, "tcp://127.0.0.1:0", netconn.AcceptAny)
 	if err != nil {
 		return err
 	}
@@ -266,7 +257,10 @@ func forgeCast(ctx context.Context, alice *demoNode, vault keyholder.Address) er
 	if err != nil {
 		return err
 	}
-	reg, err := demoRegistry()
+	reg, err := wire.NewRegistry(wire.Limits{})
+	if err == nil {
+		err = registerDemoTypes(reg)
+	}
 	if err != nil {
 		return err
 	}
@@ -279,7 +273,7 @@ func forgeCast(ctx context.Context, alice *demoNode, vault keyholder.Address) er
 				once.Do(func() { close(replied) })
 			}
 		},
-	}, raw, alice.kh.Router())
+	}, raw, alice.Router())
 	if err != nil {
 		raw.Close()
 		return err

@@ -8,33 +8,21 @@ import (
 	"net"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/enginekit/enginekit/events"
-	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
-	"github.com/enginekit/enginekit/supervisor"
+	"github.com/enginekit/enginekit/node"
 	"github.com/enginekit/enginekit/transport"
 	"github.com/enginekit/enginekit/wire"
 	"github.com/rs/zerolog"
-	"github.com/thejerf/suture/v4"
 )
 
-// The node command is a long-running node: a System, a key file, a
-// transport with its listeners and dialers, and built-in engines under a
-// one-for-one supervisor.
-//
-// Structure. The transport runs first (its own supervisor holds the
-// listeners and dialers); the engines supervisor runs after it, as a sibling
-// driven by runNode rather than as a child of one root supervisor: a failed
-// transport cannot usefully be restarted under the same listeners, so either
-// of them ending on its own ends the node with an error, and shutdown is
-// the same reverse order in every case: engines first (each one's stop
-// sends a forget to every peer), then the transport (which says farewell
-// for anything left and closes the connections, flushing what is queued),
-// then the System.
+// The node command is a long-running node.Node: a System, a key file, a
+// transport with its listeners and dialers, and the example engines under a
+// one-for-one supervisor. The node package decides the order of start-up
+// and shutdown (see its doc); this file turns flags into a node.Config,
+// prints what the node is, and waits for a signal.
 
 const nodeSynopsis = `node --keys PATH [--listen ENDPOINT]... [--peer ENDPOINT=ROUTER]... [flags]
 
@@ -79,7 +67,7 @@ Built-in engines:
 
 func nodeHelp() string {
 	var b strings.Builder
-	for _, e := range builtinEngines() {
+	for _, e := range exampleEngines() {
 		fmt.Fprintf(&b, "  %-6s %s\n", e.name, strings.ReplaceAll(e.summary, "\n", "\n         "))
 	}
 	return strings.Replace(nodeSynopsis, "{{engines}}", strings.TrimSuffix(b.String(), "\n"), 1)
@@ -228,45 +216,20 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 
-	if !*allowDown {
-		for _, p := range peers {
-			if err := probe(ctx, p.endpoint, 5*time.Second); err != nil {
-				return fmt.Errorf("peer %s is unreachable (%v); start it first, or pass --allow-down-peers", p.endpoint, err)
-			}
-		}
+	var listeners []node.Listener
+	for _, ep := range listens {
+		listeners = append(listeners, node.Listener{Endpoint: ep, Accept: accept})
 	}
-
-	names := make([]string, len(engines))
-	for i, e := range engines {
-		names[i] = e.name
-	}
-	kdf := keyholder.KDFParams{Time: uint32(*kdfTime), MemoryKiB: uint32(*kdfMem)}
-	kh, err := nodeKeys(ctx, *keys, ps, stderr, names, kdf, log)
-	if err != nil {
-		return err
-	}
-	defer kh.Close()
-
-	n := &node{
-		log: log, kh: kh, engines: engines, listens: listens, peers: peers, accept: accept,
-		stdout: stdout,
-	}
-	sysLog := log.With().Str("component", "genserver").Logger()
-	n.sys = genserver.NewSystem(genserver.Config{Name: *name, Logger: &sysLog})
-	reg, err := builtinRegistry()
-	if err != nil {
-		return err
+	var nodePeers []node.Peer
+	for _, p := range peers {
+		nodePeers = append(nodePeers, node.Peer{Endpoint: p.endpoint, Router: p.router})
 	}
 	trLog := log.With().Str("component", "transport").Logger()
 	if lvl > zerolog.DebugLevel {
 		trLog = trLog.Level(max(lvl, zerolog.WarnLevel))
 	}
-	if n.env.broker, err = events.NewBroker(n.sys, events.Config{Name: *name}); err != nil {
-		return err
-	}
-	cfg := transport.Config{
-		System: n.sys, Keyholder: kh, Registry: reg, Auth: auth, Broker: n.env.broker,
-		ForgetGrace: *grace, Logger: trLog,
+	tcfg := transport.Config{
+		Auth: auth, ForgetGrace: *grace, Logger: trLog,
 		OnLearn: func(engine, peer keyholder.Address) {
 			log.Info().Str("event", "learn").Stringer("engine", engine).Stringer("peer", peer).Msg("learned engine")
 		},
@@ -286,23 +249,76 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		},
 	}
-	cfg.Net.Backoff = netconn.Backoff{Min: min(netconn.DefaultBackoffMin, *redialMax), Max: *redialMax}
-	cfg.Net.OnHandshakeError = func(remote net.Addr, err error) {
+	tcfg.Net.Backoff = netconn.Backoff{Min: min(netconn.DefaultBackoffMin, *redialMax), Max: *redialMax}
+	tcfg.Net.OnHandshakeError = func(remote net.Addr, err error) {
 		ev := log.Warn()
 		if errors.Is(err, io.EOF) { // hung up before TLS: a reachability probe, a port scan
 			ev = log.Debug()
 		}
 		ev.Str("event", "refused").Str("remote", remote.String()).Err(err).Msg("connection failed before it came up")
 	}
-	if n.tr, err = transport.New(cfg); err != nil {
-		return err
+	cfg := node.Config{
+		Name:   *name,
+		Logger: log,
+		Keys: node.Keys{
+			File:       *keys,
+			Passphrase: func(create bool) ([]byte, error) { return ps.get(ctx, stderr, create) },
+			KDF:        keyholder.KDFParams{Time: uint32(*kdfTime), MemoryKiB: uint32(*kdfMem)},
+		},
+		Register:     builtinRegister,
+		Engines:      nodeEngines(engines),
+		Listen:       listeners,
+		Peers:        nodePeers,
+		RequirePeers: !*allowDown,
+		Transport:    tcfg,
 	}
-	start := log.Info().Str("name", *name).Stringer("router", kh.Router()).Str("auth", auth.String())
+	start := log.Info().Str("name", *name).Str("auth", auth.String())
 	if len(listens) > 0 {
 		start = start.Str("accept", acceptDesc)
 	}
 	start.Msg("starting")
-	return n.run(ctx)
+	n, err := node.Start(ctx, cfg)
+	switch {
+	case errors.Is(err, node.ErrPeerDown):
+		return fmt.Errorf("%v; start it first, or pass --allow-down-peers", strings.TrimPrefix(err.Error(), node.ErrPeerDown.Error()+": "))
+	case errors.Is(err, keyholder.ErrBadKDFParams):
+		return fmt.Errorf("%w: %v", errUsage, err)
+	case err != nil && ctx.Err() != nil:
+		return nil // interrupted while starting
+	case err != nil:
+		return err
+	}
+	return runningNode(ctx, n, log, stdout)
+}
+
+// runningNode prints what the node is, then waits for a signal (or for
+// the node to fail) and stops it.
+func runningNode(ctx context.Context, n *node.Node, log zerolog.Logger, stdout io.Writer) (err error) {
+	defer func() {
+		if serr := n.Stop(context.Background()); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+	var out strings.Builder
+	fmt.Fprintf(&out, "router %s\n", n.Router())
+	for _, ep := range n.ListenAddrs() {
+		fmt.Fprintf(&out, "listen %s\n", ep)
+	}
+	for _, e := range n.Engines() {
+		fmt.Fprintf(&out, "engine %s %s\n", e.Address, displayName(e.Name))
+	}
+	out.WriteString("ready\n")
+	if _, err := io.WriteString(stdout, out.String()); err != nil {
+		return err
+	}
+	log.Info().Str("event", "ready").Msg("ready")
+	select {
+	case <-ctx.Done():
+		log.Info().Str("event", "shutdown").Msg("shutting down")
+		return nil
+	case <-n.Done():
+		return n.Err()
+	}
 }
 
 // closedByPeer reports a connection the peer closed in order, which needs
@@ -310,245 +326,6 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func closedByPeer(err error) bool {
 	var g wire.GoAway
 	return errors.As(err, &g) && g.Code == wire.GoAwayNormal
-}
-
-// node is a running `enginekit node`.
-type node struct {
-	log     zerolog.Logger
-	sys     *genserver.System
-	kh      *keyholder.Keyholder
-	tr      *transport.Transport
-	engines []builtin
-	env     nodeEnv
-	listens []string
-	peers   []peerFlag
-	accept  netconn.AcceptPolicy
-	stdout  io.Writer
-}
-
-func (n *node) run(ctx context.Context) (err error) {
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if serr := n.sys.Stop(stopCtx); serr != nil && err == nil {
-			err = serr
-		}
-		n.log.Info().Str("event", "stopped").Msg("stopped")
-	}()
-
-	tr, err := startBackground(n.tr)
-	if err != nil {
-		return fmt.Errorf("starting the transport: %w", err)
-	}
-	var eng *background
-	defer func() {
-		// Reverse order: the engines (each sends a forget to every peer),
-		// then the transport (farewell, then the connections close).
-		if eng != nil {
-			if serr := eng.stop(); serr != nil && err == nil {
-				err = serr
-			}
-			n.log.Info().Msg("engines stopped")
-		}
-		if serr := tr.stop(); serr != nil && err == nil {
-			err = serr
-		}
-	}()
-
-	sup, addrs, err := n.engineSupervisor()
-	if err != nil {
-		return err
-	}
-	if eng, err = startBackground(sup); err != nil {
-		return fmt.Errorf("starting the engines: %w", err)
-	}
-
-	var bound []string
-	for _, ep := range n.listens {
-		clearStaleSocket(ep)
-		a, err := n.tr.Listen(ctx, ep, n.accept)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("--listen %s: %w", ep, netErr(err))
-		}
-		ep := transport.Endpoint(a.Network(), a.String())
-		bound = append(bound, ep)
-		n.log.Info().Str("event", "listen").Str("endpoint", ep).Msg("listening")
-	}
-	for _, p := range n.peers {
-		if err := n.tr.Connect(ctx, p.endpoint, p.router); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("--peer %s: %w", p.endpoint, err)
-		}
-		n.log.Info().Str("event", "dial").Str("endpoint", p.endpoint).Stringer("router", p.router).Msg("dialling peer")
-	}
-
-	var out strings.Builder
-	fmt.Fprintf(&out, "router %s\n", n.kh.Router())
-	for _, ep := range bound {
-		fmt.Fprintf(&out, "listen %s\n", ep)
-	}
-	for i, e := range n.engines {
-		fmt.Fprintf(&out, "engine %s %s\n", addrs[i], displayName(e.name))
-	}
-	out.WriteString("ready\n")
-	if _, err := io.WriteString(n.stdout, out.String()); err != nil {
-		return err
-	}
-	n.log.Info().Str("event", "ready").Msg("ready")
-
-	select {
-	case <-ctx.Done():
-		n.log.Info().Str("event", "shutdown").Msg("shutting down")
-		return nil
-	case <-tr.done:
-		return fmt.Errorf("transport stopped: %v", tr.err)
-	case <-eng.done:
-		return fmt.Errorf("engines supervisor gave up: %v", eng.err)
-	}
-}
-
-// engineSupervisor returns the one-for-one supervisor of the node's
-// engines and their addresses, in --engines order.
-func (n *node) engineSupervisor() (*supervisor.Supervisor, []keyholder.Address, error) {
-	var children []supervisor.ChildSpec
-	var addrs []keyholder.Address
-	for _, b := range n.engines {
-		e, err := n.tr.Engine(b.name, b.factory(n.env))
-		if err != nil {
-			return nil, nil, fmt.Errorf("engine %s: %w", b.name, err)
-		}
-		addrs = append(addrs, e.Address())
-		children = append(children, supervisor.ChildSpec{
-			ID:    b.name,
-			Start: func() suture.Service { return e },
-		})
-	}
-	sup, err := supervisor.New(supervisor.Spec{
-		Name:        "engines",
-		Strategy:    supervisor.OneForOne,
-		MaxRestarts: 10,
-		Period:      10 * time.Second,
-		Children:    children,
-		EventHook:   supervisor.LogEvents(n.log.With().Str("component", "supervisor").Logger()),
-	})
-	return sup, addrs, err
-}
-
-// readyService is what the transport and a supervisor both are.
-type readyService interface {
-	ServeReady(ctx context.Context, ready func()) error
-}
-
-// background runs a readyService on a goroutine it owns.
-type background struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error // set before done is closed
-}
-
-// startBackground starts svc and returns once it is ready, or its error if
-// it ends first.
-func startBackground(svc readyService) (*background, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	b := &background{cancel: cancel, done: make(chan struct{})}
-	ready := make(chan struct{})
-	go func() {
-		defer close(b.done)
-		b.err = svc.ServeReady(ctx, func() { close(ready) })
-	}()
-	select {
-	case <-ready:
-		return b, nil
-	case <-b.done:
-		cancel()
-		if b.err == nil {
-			return nil, errors.New("stopped before it was ready")
-		}
-		return nil, b.err
-	}
-}
-
-// stop cancels the service and waits for it.
-func (b *background) stop() error {
-	b.cancel()
-	<-b.done
-	return b.err
-}
-
-// nodeKeys opens the key file at path, or creates it when there is none,
-// and makes sure it holds an identity for each engine named, saving it
-// when it had to add one.
-func nodeKeys(ctx context.Context, path string, ps *passphraseSource, prompt io.Writer, engines []string, kdf keyholder.KDFParams, log zerolog.Logger) (*keyholder.Keyholder, error) {
-	opts := keyholder.SaveOptions{KDF: kdf}
-	_, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		pass, err := ps.get(ctx, prompt, true)
-		if err != nil {
-			return nil, err
-		}
-		defer clear(pass)
-		kh, err := keyholder.New(keyholder.Config{})
-		if err != nil {
-			return nil, err
-		}
-		for _, name := range engines {
-			if _, err := kh.EnsureEngine(name); err != nil {
-				kh.Close()
-				return nil, err
-			}
-		}
-		if err := kh.SaveWith(path, pass, opts); err != nil {
-			kh.Close()
-			if errors.Is(err, keyholder.ErrBadKDFParams) {
-				return nil, fmt.Errorf("%w: %v", errUsage, err)
-			}
-			return nil, fmt.Errorf("creating key file: %w", err)
-		}
-		log.Info().Str("event", "keys").Str("file", path).Msg("created the key file")
-		return kh, nil
-	} else if err != nil {
-		return nil, err
-	}
-
-	pass, err := ps.get(ctx, prompt, false)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(pass)
-	kh, err := keyholder.Load(path, pass)
-	switch {
-	case errors.Is(err, keyholder.ErrWrongPassphrase):
-		return nil, fmt.Errorf("wrong passphrase for key file %s", path)
-	case err != nil:
-		return nil, err // keyholder's errors name the file and what is wrong with it
-	}
-	var added []string
-	for _, name := range engines {
-		if _, ok := kh.Engine(name); ok {
-			continue
-		}
-		if _, err := kh.EnsureEngine(name); err != nil {
-			kh.Close()
-			return nil, err
-		}
-		added = append(added, name)
-	}
-	if len(added) > 0 {
-		if err := kh.SaveWith(path, pass, opts); err != nil {
-			kh.Close()
-			if errors.Is(err, keyholder.ErrBadKDFParams) {
-				return nil, fmt.Errorf("%w: %v", errUsage, err)
-			}
-			return nil, fmt.Errorf("adding engines %s to the key file: %w", strings.Join(added, ", "), err)
-		}
-		log.Info().Str("event", "keys").Str("file", path).Strs("added", added).Msg("added engine identities to the key file")
-	}
-	return kh, nil
 }
 
 // probe dials endpoint and hangs up: it tells an unreachable node (nothing
@@ -575,26 +352,4 @@ func netErr(err error) error {
 		return op.Err
 	}
 	return err
-}
-
-// clearStaleSocket removes a Unix socket file that no process listens on
-// any more (left by a node that was killed), so that listening there works
-// again. Anything else is left for Listen to report.
-func clearStaleSocket(endpoint string) {
-	network, path, err := transport.ParseEndpoint(endpoint)
-	if err != nil || network != "unix" {
-		return
-	}
-	fi, err := os.Lstat(path)
-	if err != nil || fi.Mode().Type() != os.ModeSocket {
-		return
-	}
-	c, err := net.DialTimeout("unix", path, time.Second)
-	if err == nil {
-		c.Close()
-		return
-	}
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		_ = os.Remove(path)
-	}
 }

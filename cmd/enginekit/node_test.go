@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -426,6 +427,28 @@ func TestNodeErrors(t *testing.T) {
 				t.Errorf("stack trace in %q", errOut)
 			}
 		})
+	}
+}
+
+// A busy port on a first run is found before any engine starts and before
+// the key file is created.
+func TestNodeBusyPortFirstRun(t *testing.T) {
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	args := append([]string{"node", "--listen", "tcp://" + busy.Addr().String(), "--accept", "any"}, nodeArgs(t, dir, "new.keys")...)
+	code, out, errOut := runCmd(t, args...)
+	if code != 1 || out != "" || !strings.Contains(errOut, "address already in use") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if strings.Contains(errOut, "child started") || strings.Contains(errOut, "key file") {
+		t.Errorf("engines started or key file written before the busy port was found:\n%s", errOut)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "new.keys")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("key file left behind: %v", err)
 	}
 }
 
