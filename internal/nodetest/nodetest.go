@@ -14,6 +14,7 @@ import (
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
+	"github.com/enginekit/enginekit/node"
 	"github.com/enginekit/enginekit/transport"
 	"github.com/enginekit/enginekit/wire"
 )
@@ -21,8 +22,9 @@ import (
 // Wait bounds every wait of this package.
 const Wait = 20 * time.Second
 
-// Node is one running node.
+// Node is one running node.Node, with its parts in fields.
 type Node struct {
+	Node   *node.Node
 	Sys    *genserver.System
 	Broker *events.Broker // shared with the transport: foreign engines may subscribe
 	Keys   *keyholder.Keyholder
@@ -35,25 +37,9 @@ type Node struct {
 // function adds (e.g. storage.Register).
 func New(t testing.TB, name string, auth netconn.Auth, register ...func(*wire.Registry) error) *Node {
 	t.Helper()
-	kh, err := keyholder.New(keyholder.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := wire.NewRegistry(wire.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range register {
-		if err := r(reg); err != nil {
-			t.Fatal(err)
-		}
-	}
-	n := &Node{Sys: genserver.NewSystem(genserver.Config{Name: name}), Keys: kh, learned: make(chan keyholder.Address, 256)}
-	if n.Broker, err = events.NewBroker(n.Sys, events.Config{}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := transport.Config{
-		System: n.Sys, Keyholder: kh, Registry: reg, Auth: auth, Broker: n.Broker,
+	n := &Node{learned: make(chan keyholder.Address, 256)}
+	tcfg := transport.Config{
+		Auth: auth,
 		OnLearn: func(e, _ keyholder.Address) {
 			select {
 			case n.learned <- e:
@@ -61,20 +47,16 @@ func New(t testing.TB, name string, auth netconn.Auth, register ...func(*wire.Re
 			}
 		},
 	}
-	cfg.Net.Backoff = netconn.Backoff{Min: 5 * time.Millisecond, Max: 50 * time.Millisecond}
-	if n.Tr, err = transport.New(cfg); err != nil {
+	tcfg.Net.Backoff = netconn.Backoff{Min: 5 * time.Millisecond, Max: 50 * time.Millisecond}
+	nd, err := node.Start(context.Background(), node.Config{Name: name, Register: register, Transport: tcfg})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Tr.Start(); err != nil {
-		t.Fatal(err)
-	}
+	n.Node, n.Sys, n.Broker, n.Keys, n.Tr = nd, nd.System(), nd.Broker(), nd.Keyholder(), nd.Transport()
 	t.Cleanup(func() {
-		if err := n.Tr.Close(); err != nil {
-			t.Error(err)
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), Wait)
 		defer cancel()
-		if err := n.Sys.Stop(ctx); err != nil {
+		if err := nd.Stop(ctx); err != nil {
 			t.Error(err)
 		}
 	})
