@@ -28,6 +28,8 @@ const (
 	CodeNoConnection             // ErrNoConnection (a relay lost its route)
 	CodeCanceled                 // the callee's node shut down during the call
 	CodeBadRequest               // the request could not be decoded there
+	CodeTooLarge                 // the reply (or request) was over the frame limit: Message names size and limit
+	CodeTooManyCalls             // the callee's node refused the call: its peer's budget of calls in service is spent
 )
 
 // RemoteError is an error that happened on another node, known by its text.
@@ -37,6 +39,24 @@ func (e *RemoteError) Error() string { return e.Message }
 
 // ErrBadRequest: the receiving node could not decode the request (an
 // unregistered type, or over its limits).
+var (
+	// ErrTooManyCalls: the remote node refused a call because the calls it
+	// serves for our node are at their bound.
+	ErrTooManyCalls = errors.New("callbridge: too many concurrent calls from this peer")
+	// ErrTooLarge: a request or reply did not fit in a frame. The transport
+	// makes it the same value as netconn.ErrTooLarge.
+	ErrTooLarge = errors.New("callbridge: message too large")
+)
+
+// TooLargeError is a size error reported by the remote node (its reply did
+// not fit in a frame). It matches ErrTooLarge.
+type TooLargeError struct{ Message string }
+
+func (e *TooLargeError) Error() string { return e.Message }
+
+// Is makes errors.Is(err, ErrTooLarge) true.
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
+
 var ErrBadRequest = errors.New("callbridge: request rejected by the remote node")
 
 // EncodeError turns err into its wire form; nil stays nil.
@@ -63,6 +83,10 @@ func EncodeError(err error) *WireError {
 		return &WireError{Code: CodeNoConnection}
 	case errors.Is(err, context.Canceled):
 		return &WireError{Code: CodeCanceled}
+	case errors.Is(err, ErrTooManyCalls):
+		return &WireError{Code: CodeTooManyCalls}
+	case errors.Is(err, ErrTooLarge):
+		return &WireError{Code: CodeTooLarge, Message: err.Error()}
 	case errors.Is(err, ErrBadRequest):
 		return &WireError{Code: CodeBadRequest, Message: err.Error()}
 	}
@@ -93,6 +117,10 @@ func (w *WireError) Err() error {
 		return ErrNoConnection
 	case CodeBadRequest:
 		return ErrBadRequest
+	case CodeTooLarge:
+		return &TooLargeError{Message: w.Message}
+	case CodeTooManyCalls:
+		return ErrTooManyCalls
 	}
 	return &RemoteError{w.Message}
 }

@@ -34,17 +34,25 @@ func NewIncoming(sys *genserver.System) *Incoming {
 // Start runs a dummy caller for c: it calls c.Dest locally and then calls
 // reply with the result, from its own goroutine. It returns at once.
 func (in *Incoming) Start(c Call, reply func(v any, err error)) {
+	in.StartCancelable(c, reply)
+}
+
+// StartCancelable is Start that also returns a function cancelling the
+// dummy caller: its call ends with context.Canceled (reply is still
+// called). The transport cancels the calls of a peer gone for good.
+func (in *Incoming) StartCancelable(c Call, reply func(v any, err error)) (cancel func()) {
+	ctx, stop := context.WithCancel(in.ctx)
+	if !c.Deadline.IsZero() {
+		ctx, stop = context.WithDeadline(in.ctx, c.Deadline)
+	}
 	in.wg.Add(1)
 	go func() {
 		defer in.wg.Done()
-		ctx, cancel := in.ctx, context.CancelFunc(func() {})
-		if !c.Deadline.IsZero() {
-			ctx, cancel = context.WithDeadline(ctx, c.Deadline)
-		}
 		v, err := in.sys.CallAs(ctx, c.Proxy, c.From, c.Dest, c.Req)
-		cancel()
+		stop()
 		reply(v, err)
 	}()
+	return stop
 }
 
 // Close cancels the dummy callers still waiting (their callers get

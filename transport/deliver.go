@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/enginekit/enginekit/callbridge"
@@ -11,144 +13,221 @@ import (
 	"github.com/enginekit/enginekit/wire"
 )
 
-// deliver is the connection holders' delivery function: every envelope
-// that reaches it has passed authentication (by its Src's key) and the
-// replay check. What remains is the transport's rule: only the router
-// authenticated on this connection may teach or forget engines, and a
-// message must come from an engine learned on this connection (or from the
-// peer router itself) and go to one of ours. Anything else is dropped and
-// counted.
+// deliver is the connection holders' delivery function, on each
+// connection's reader goroutine: every envelope that reaches it has passed
+// authentication (by its Src's key) and the replay check. It decodes and
+// verifies the payload, steps the core, and carries out what the core
+// decided. It never waits on a writer: its only sends are error replies,
+// made with trySend.
 func (t *Transport) deliver(c *netconn.Conn, env *wire.Envelope) {
-	r := t.route(c)
+	r := t.routeOf(c)
 	if r == nil {
-		t.stats.dropped(dropNoRoute)
+		t.count(dropNoRoute)
 		return
 	}
 	switch env.Kind {
-	case wire.Learn:
+	case wire.Learn, wire.Learns:
 		t.onLearn(r, env)
 	case wire.Forget:
 		t.onForget(r, env)
+	case wire.Synced:
+		if env.Src != r.peer {
+			t.count(dropNotRouter)
+			return
+		}
+		t.mu.Lock()
+		acts := t.core.synced(nil, r.id)
+		t.mu.Unlock()
+		t.exec(acts)
 	case wire.Reply:
 		t.onReply(r, env)
 	case wire.Cast, wire.Info, wire.Call, wire.Event:
 		t.onMessage(r, env)
 	default:
-		t.stats.dropped(dropKind)
+		t.count(dropKind)
 	}
 }
 
 func (t *Transport) onLearn(r *route, env *wire.Envelope) {
 	if env.Src != r.peer {
-		t.stats.dropped(dropNotRouter)
+		t.count(dropNotRouter)
 		return
 	}
-	var m learnMsg
-	if err := decodeControl(env.Payload, &m); err != nil {
-		t.stats.dropped(dropMalformed)
-		return
+	var ms []learnMsg
+	if env.Kind == wire.Learn {
+		var m learnMsg
+		if err := decodeControl(env.Payload, &m); err != nil {
+			t.count(dropMalformed)
+			return
+		}
+		ms = []learnMsg{m}
+	} else {
+		var err error
+		if ms, err = decodeLearns(env.Payload); err != nil {
+			t.count(dropMalformed)
+			return
+		}
 	}
-	engine := keyholder.Address(m.Engine)
-	if !keyholder.VerifyEngineProof(r.peer, engine, m.Proof) {
-		t.stats.dropped(dropBadProof)
-		t.log.Debug().Stringer("engine", engine).Stringer("peer", r.peer).Msg("learn dropped: the engine's proof does not verify")
-		return
+	ok := verifyProofs(r.peer, ms)
+	var acts []action
+	bad := 0
+	t.mu.Lock()
+	for i := range ms {
+		if !ok[i] {
+			t.core.drop(dropBadProof)
+			bad++
+			continue
+		}
+		acts = t.core.learn(acts, r.id, ms[i].Engine, ms[i].Filter)
 	}
-	if t.kh.Owns(engine) {
-		t.stats.dropped(dropBadProof) // our own engine or router, reflected back
-		return
+	t.mu.Unlock()
+	if bad > 0 {
+		t.log.Debug().Int("learns", bad).Stringer("peer", r.peer).Msg("learns dropped: the engine's proof does not verify")
 	}
-	t.learn(r, engine, m.Filter)
+	t.exec(acts)
+}
+
+// verifyProofs checks the engine proofs of ms for router, spread over the
+// CPUs when there are many (a burst of 100,000 learns is mostly this).
+func verifyProofs(router keyholder.Address, ms []learnMsg) []bool {
+	ok := make([]bool, len(ms))
+	check := func(i int) {
+		ok[i] = keyholder.VerifyEngineProof(router, ms[i].Engine, ms[i].Proof)
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(ms)/32)
+	if workers <= 1 {
+		for i := range ms {
+			check(i)
+		}
+		return ok
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(ms); i += workers {
+				check(i)
+			}
+		})
+	}
+	wg.Wait()
+	return ok
 }
 
 func (t *Transport) onForget(r *route, env *wire.Envelope) {
 	if env.Src != r.peer {
-		t.stats.dropped(dropNotRouter)
+		t.count(dropNotRouter)
 		return
 	}
 	var m forgetMsg
 	if err := decodeControl(env.Payload, &m); err != nil {
-		t.stats.dropped(dropMalformed)
+		t.count(dropMalformed)
 		return
 	}
-	t.forget(r, keyholder.Address(m.Engine))
-}
-
-// sender is the PID a message from src appears to come from: the proxy of
-// an engine learned on r, or the zero PID for the peer router itself.
-func (r *route) sender(src keyholder.Address) (genserver.PID, bool) {
-	if src == r.peer {
-		return genserver.PID{}, true
-	}
-	r.mu.Lock()
-	px, ok := r.learned[src]
-	r.mu.Unlock()
-	if !ok {
-		return genserver.PID{}, false
-	}
-	return px.pid, true
+	t.mu.Lock()
+	acts := t.core.forget(nil, r.id, m.Engine)
+	t.mu.Unlock()
+	t.exec(acts)
 }
 
 func (t *Transport) onMessage(r *route, env *wire.Envelope) {
-	sender, ok := r.sender(env.Src)
-	if !ok {
-		t.stats.dropped(dropUnknownSrc)
-		t.log.Debug().Stringer("src", env.Src).Stringer("peer", r.peer).Msg("message dropped: its source is not an engine learned on this connection")
-		return
-	}
-	dst, ok := t.localEngine(env.Dst)
-	if !ok {
-		if env.Kind == wire.Call {
-			t.sendReply(r, env.Dst, env.Src, env.Ref, nil, genserver.ErrNoProcess)
-		}
-		t.stats.dropped(dropNoEngine)
-		return
-	}
+	var v any
+	var err error
+	var ev *events.Delivery
 	if env.Kind == wire.Event {
-		t.onEvent(sender, dst, env)
-		return
+		ev, err = t.decodeEvent(env.Payload)
+	} else {
+		v, err = t.reg.Unmarshal(env.Payload)
 	}
-	v, err := t.reg.Unmarshal(env.Payload)
-	if err != nil {
-		if env.Kind == wire.Call {
-			t.sendReply(r, env.Dst, env.Src, env.Ref, nil, callbridge.ErrBadRequest)
-		}
-		t.stats.dropped(dropMalformed)
-		t.log.Debug().Err(err).Stringer("src", env.Src).Msg("message dropped: payload does not decode")
-		return
-	}
-	switch env.Kind {
-	case wire.Cast:
-		_ = t.sys.CastFrom(sender, dst, v)
-	case wire.Info:
-		_ = t.sys.SendFrom(sender, dst, v)
-	case wire.Call:
-		callee, caller, ref := env.Dst, env.Src, env.Ref // env is reused after we return
-		if r.inflight.Add(1) > int64(t.cfg.MaxIncomingCalls) {
-			r.inflight.Add(-1)
-			t.sendReply(r, callee, caller, ref, nil, ErrTooManyCalls)
+	var buf [2]action
+	t.mu.Lock()
+	acts := t.core.message(buf[:0], r.id, env.Kind, env.Src, env.Dst, env.Ref)
+	if err != nil && len(acts) == 1 && (acts[0].kind == actDeliver || acts[0].kind == actStartCall) {
+		// Admitted, but the payload does not decode: drop it, and answer a
+		// call at once with a bad-request error.
+		t.core.drop(dropMalformed)
+		if acts[0].kind == actStartCall {
+			t.core.callDone(nil, acts[0].id)
+			t.mu.Unlock()
+			reply := wire.Envelope{Kind: wire.Reply, Src: env.Dst, Dst: env.Src, Ref: env.Ref}
+			t.sendErrorReply(r, &reply, callbridge.ErrBadRequest)
 			return
 		}
-		deadline := time.Now().Add(t.cfg.MaxCallDeadline)
-		if env.Deadline > 0 && env.Deadline < deadline.UnixNano() {
-			deadline = time.Unix(0, env.Deadline)
-		}
-		t.incoming.Start(callbridge.Call{
-			Proxy:    sender,
-			From:     caller.String(),
-			Dest:     dst,
-			Req:      v,
-			Deadline: deadline,
-		}, func(v any, err error) {
-			r.inflight.Add(-1)
-			t.sendReply(r, callee, caller, ref, v, err)
-		})
+		t.mu.Unlock()
+		return
 	}
-	t.stats.delivered.Add(1)
+	t.mu.Unlock()
+	for i := range acts {
+		a := &acts[i]
+		switch a.kind {
+		case actDeliver:
+			switch env.Kind {
+			case wire.Cast:
+				_ = t.sys.CastFrom(a.pid, a.dst, v)
+			case wire.Info:
+				_ = t.sys.SendFrom(a.pid, a.dst, v)
+			case wire.Event:
+				_ = t.sys.SendFrom(a.pid, a.dst, *ev)
+			}
+			t.delivered.Add(1)
+		case actStartCall:
+			t.startCall(a, v, env.Deadline)
+			t.delivered.Add(1)
+		default:
+			t.exec(acts[i : i+1])
+		}
+	}
 }
 
-// sendReply answers a call from caller to callee on r.
-func (t *Transport) sendReply(r *route, callee, caller keyholder.Address, ref uint64, v any, err error) {
+// startCall runs a dummy caller for an admitted call.
+func (t *Transport) startCall(a *action, req any, wireDeadline int64) {
+	deadline := time.Now().Add(t.cfg.MaxCallDeadline)
+	if wireDeadline > 0 && wireDeadline < deadline.UnixNano() {
+		deadline = time.Unix(0, wireDeadline)
+	}
+	id := a.id
+	t.mu.Lock()
+	cancel := t.incoming.StartCancelable(callbridge.Call{
+		Proxy:    a.pid,
+		From:     a.env.Src.String(),
+		Dest:     a.dst,
+		Req:      req,
+		Deadline: deadline,
+	}, func(v any, err error) { t.callDone(id, v, err) })
+	t.inCancel[id] = cancel
+	t.mu.Unlock()
+}
+
+// callDone sends a dummy caller's result back to the caller's node.
+func (t *Transport) callDone(id uint64, v any, err error) {
+	var buf [1]action
+	t.mu.Lock()
+	delete(t.inCancel, id)
+	acts := t.core.callDone(buf[:0], id)
+	t.mu.Unlock()
+	if len(acts) == 0 {
+		return
+	}
+	a := &acts[0]
+	r := a.handle.(*route)
+	payload, err := t.encodeReply(v, err)
+	env := a.env
+	env.Payload = payload
+	if serr := r.conn.Send(t.ctx, &env); serr != nil {
+		if isTooLarge(serr) {
+			// The reply does not fit: the caller gets the size error now
+			// instead of waiting out its deadline.
+			t.count(dropTooLarge)
+			env.Payload = t.encodeError(&callbridge.WireError{Code: callbridge.CodeTooLarge, Message: serr.Error()})
+			if r.conn.Send(t.ctx, &env) == nil {
+				return
+			}
+		}
+		t.count(dropSendFailed)
+	}
+}
+
+// encodeReply encodes a reply payload: the value, or the error.
+func (t *Transport) encodeReply(v any, err error) ([]byte, error) {
 	var m replyMsg
 	if err == nil && v != nil {
 		b, merr := t.reg.Marshal(v)
@@ -159,41 +238,65 @@ func (t *Transport) sendReply(r *route, callee, caller keyholder.Address, ref ui
 		}
 	}
 	m.Err = callbridge.EncodeError(err)
-	payload, merr := ctlEnc.Marshal(m)
-	if merr != nil {
-		t.log.Error().Err(merr).Msg("encoding a reply")
-		return
+	return ctlEnc.Marshal(m)
+}
+
+func (t *Transport) encodeError(w *callbridge.WireError) []byte {
+	b, _ := ctlEnc.Marshal(replyMsg{Err: w})
+	return b
+}
+
+// sendErrorReply answers a call at once on the reader path.
+func (t *Transport) sendErrorReply(r *route, env *wire.Envelope, err error) {
+	env.Payload = t.encodeError(callbridge.EncodeError(err))
+	t.trySend(r, env)
+}
+
+func codeErr(code uint64) error {
+	switch code {
+	case errNoProcessCode:
+		return genserver.ErrNoProcess
+	case errTooManyCallsCode:
+		return ErrTooManyCalls
 	}
-	env := wire.Envelope{Kind: wire.Reply, Src: callee, Dst: caller, Ref: ref, Payload: payload}
-	_ = t.send(r, &env)
+	return callbridge.ErrBadRequest
 }
 
 func (t *Transport) onReply(r *route, env *wire.Envelope) {
 	var m replyMsg
 	if err := decodeControl(env.Payload, &m); err != nil {
-		t.stats.dropped(dropMalformed)
+		t.count(dropMalformed)
 		return
 	}
 	var v any
 	err := m.Err.Err()
+	if m.Err != nil && m.Err.Code == callbridge.CodeTooLarge {
+		err = &remoteTooLarge{m.Err.Message}
+	}
 	if err == nil && m.Value != nil {
 		if v, err = t.reg.Unmarshal(m.Value); err != nil {
 			err = callbridge.ErrBadRequest
 		}
 	}
-	if !r.pending.Resolve(env.Ref, env.Src, v, err) {
-		t.stats.dropped(dropLateReply)
+	var buf [1]action
+	t.mu.Lock()
+	acts := t.core.reply(buf[:0], r.id, env.Src, env.Ref)
+	t.mu.Unlock()
+	if len(acts) == 1 {
+		genserver.Reply(acts[0].from, v, err)
 	}
 }
 
-// onEvent delivers an event a foreign engine's broker forwarded to one of
-// our engines, as the same Delivery info message a local subscription gives
-// (with no subscription of ours behind it: Done does nothing).
-func (t *Transport) onEvent(sender, dst genserver.PID, env *wire.Envelope) {
+// decodeEvent decodes an event a foreign engine's broker forwarded to one
+// of our engines, as the same Delivery info message a local subscription
+// gives (with no subscription of ours behind it: Done does nothing).
+func (t *Transport) decodeEvent(b []byte) (*events.Delivery, error) {
 	var m eventMsg
-	if err := eventDec.Unmarshal(env.Payload, &m); err != nil || len(m.Attrs)%2 != 0 {
-		t.stats.dropped(dropMalformed)
-		return
+	if err := eventDec.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	if len(m.Attrs)%2 != 0 {
+		return nil, errBadControl
 	}
 	ev := &events.Event{Topic: m.Topic}
 	for i := 0; i < len(m.Attrs); i += 2 {
@@ -202,11 +305,9 @@ func (t *Transport) onEvent(sender, dst genserver.PID, env *wire.Envelope) {
 	if m.Payload != nil {
 		v, err := t.reg.Unmarshal(m.Payload)
 		if err != nil {
-			t.stats.dropped(dropMalformed)
-			return
+			return nil, err
 		}
 		ev.Payload = v
 	}
-	_ = t.sys.SendFrom(sender, dst, events.Delivery{Event: ev, Dropped: m.Dropped})
-	t.stats.delivered.Add(1)
+	return &events.Delivery{Event: ev, Dropped: m.Dropped}, nil
 }

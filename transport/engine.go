@@ -145,17 +145,18 @@ func (t *Transport) SpawnEngine(name string, factory func() genserver.Server, op
 
 // Engines returns the local engines currently running, by address.
 func (t *Transport) Engines() map[keyholder.Address]genserver.PID {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	out := make(map[keyholder.Address]genserver.PID, len(t.engines))
-	for a, e := range t.engines {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[keyholder.Address]genserver.PID, len(t.core.local))
+	for a, e := range t.core.local {
 		out[a] = e.pid
 	}
 	return out
 }
 
-// engineUp records a running engine and sends its learn message on every
-// connection.
+// engineUp records a running engine and announces it on every connection.
+// It returns once the learn is queued on each of them (so that a message
+// the engine sends next cannot overtake it), or the transport stops.
 func (t *Transport) engineUp(name string, addr keyholder.Address, pid genserver.PID, filter []byte) (*localEngine, error) {
 	learn, err := t.learnPayload(name, addr, filter)
 	if err != nil {
@@ -163,50 +164,56 @@ func (t *Transport) engineUp(name string, addr keyholder.Address, pid genserver.
 	}
 	e := &localEngine{name: name, addr: addr, pid: pid, learn: learn}
 	t.mu.Lock()
-	t.engines[addr] = e
-	t.byPID[pid] = addr
+	t.names[addr] = name
+	acts := t.core.localUp(nil, addr, pid, learn)
+	waits := t.queueControl(acts, true)
 	t.mu.Unlock()
 	t.log.Info().Str("engine", name).Stringer("address", addr).Msg("engine started")
-	t.eachRoute(func(r *route) { t.sendControl(r, wire.Learn, learn) })
+	t.waitSent(waits)
 	return e, nil
+}
+
+// queueControl hands the control sends among acts to their routes' own
+// goroutines, in order (t.mu is held). With wait, it returns channels
+// closed once each is queued on its connection.
+func (t *Transport) queueControl(acts []action, wait bool) []chan struct{} {
+	var waits []chan struct{}
+	for i := range acts {
+		a := &acts[i]
+		if a.kind != actSend || a.mode != sendControl {
+			continue
+		}
+		env := a.env
+		if env.Kind == wire.Forget {
+			env.Payload, _ = ctlEnc.Marshal(forgetMsg{Engine: a.engine})
+		}
+		var sent chan struct{}
+		if wait {
+			sent = make(chan struct{})
+			waits = append(waits, sent)
+		}
+		a.handle.(*route).push(env, sent)
+	}
+	return waits
+}
+
+func (t *Transport) waitSent(waits []chan struct{}) {
+	for _, w := range waits {
+		select {
+		case <-w:
+		case <-t.ctx.Done():
+			return
+		}
+	}
 }
 
 // engineDown forgets a stopped engine and tells every peer.
 func (t *Transport) engineDown(e *localEngine) {
 	t.mu.Lock()
-	if cur := t.engines[e.addr]; cur == e {
-		delete(t.engines, e.addr)
-	}
-	delete(t.byPID, e.pid)
+	acts := t.core.localDown(nil, e.addr, e.pid)
+	t.queueControl(acts, false)
 	t.mu.Unlock()
 	t.log.Info().Str("engine", e.name).Stringer("address", e.addr).Msg("engine stopped")
-	forget, _ := ctlEnc.Marshal(forgetMsg{Engine: e.addr})
-	t.eachRoute(func(r *route) { t.sendControl(r, wire.Forget, forget) })
-}
-
-// sourceOf is the address that signs a message sent by pid: its engine's,
-// or the router's when the sender is no engine.
-func (t *Transport) sourceOf(pid genserver.PID) keyholder.Address {
-	if pid.IsZero() {
-		return t.router
-	}
-	t.mu.RLock()
-	a, ok := t.byPID[pid]
-	t.mu.RUnlock()
-	if !ok {
-		return t.router
-	}
-	return a
-}
-
-func (t *Transport) localEngine(a keyholder.Address) (genserver.PID, bool) {
-	t.mu.RLock()
-	e, ok := t.engines[a]
-	t.mu.RUnlock()
-	if !ok {
-		return genserver.PID{}, false
-	}
-	return e.pid, true
 }
 
 // SetSubscription changes the events a running local engine asks its peers
@@ -219,28 +226,26 @@ func (t *Transport) SetSubscription(engine keyholder.Address, f events.Filter) e
 			return err
 		}
 	}
-	learn, err := t.updateLearn(engine, spec)
+	t.mu.Lock()
+	l, name := t.core.local[engine], t.names[engine]
+	t.mu.Unlock()
+	if l == nil {
+		return genserver.ErrNoProcess
+	}
+	learn, err := t.learnPayload(name, engine, spec)
 	if err != nil {
 		return err
 	}
-	t.eachRoute(func(r *route) { t.sendControl(r, wire.Learn, learn) })
-	return nil
-}
-
-// updateLearn stores a running engine's new learn payload and returns it.
-func (t *Transport) updateLearn(engine keyholder.Address, spec []byte) ([]byte, error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	e, ok := t.engines[engine]
-	if !ok {
-		return nil, genserver.ErrNoProcess
+	if cur := t.core.local[engine]; cur == nil || cur.pid != l.pid {
+		t.mu.Unlock()
+		return genserver.ErrNoProcess
 	}
-	learn, err := t.learnPayload(e.name, engine, spec)
-	if err != nil {
-		return nil, err
-	}
-	e.learn = learn
-	return learn, nil
+	acts := t.core.localUp(nil, engine, l.pid, learn)
+	waits := t.queueControl(acts, true)
+	t.mu.Unlock()
+	t.waitSent(waits)
+	return nil
 }
 
 // learnPayload encodes the learn message of a local engine: its proof of

@@ -23,9 +23,45 @@ type learnMsg struct {
 	Filter []byte   `cbor:"4,keyasint,omitempty"` // event filter spec the engine asks for (events.Filter encoding)
 }
 
-// forgetMsg is the payload of a Forget envelope.
+// forgetMsg is the payload of a Forget envelope. Reason, when present, is
+// the engine's exit reason (for remote monitors and links).
 type forgetMsg struct {
-	Engine [32]byte `cbor:"1,keyasint"`
+	Engine [32]byte              `cbor:"1,keyasint"`
+	Reason *callbridge.WireError `cbor:"2,keyasint,omitempty"`
+}
+
+// maxLearnsPerEnvelope bounds the learns one Learns envelope carries (and
+// what a receiver accepts in one); maxLearnsBytes bounds its payload.
+const (
+	maxLearnsPerEnvelope = 1024
+	maxLearnsBytes       = 256 << 10
+)
+
+// appendLearns appends a Learns payload: a CBOR array of learn payloads,
+// each already encoded (a learn map as in a Learn envelope).
+func appendLearns(dst []byte, learns [][]byte) []byte {
+	n := len(learns)
+	switch {
+	case n < 24:
+		dst = append(dst, 0x80|byte(n))
+	case n < 256:
+		dst = append(dst, 0x98, byte(n))
+	default:
+		dst = append(dst, 0x99, byte(n>>8), byte(n))
+	}
+	for _, l := range learns {
+		dst = append(dst, l...)
+	}
+	return dst
+}
+
+// decodeLearns decodes a Learns payload.
+func decodeLearns(b []byte) ([]learnMsg, error) {
+	var ms []learnMsg
+	if err := learnsDec.Unmarshal(b, &ms); err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadControl, err)
+	}
+	return ms, nil
 }
 
 // replyMsg is the payload of a Reply envelope: a registry-encoded value, or
@@ -45,9 +81,10 @@ type eventMsg struct {
 }
 
 var (
-	ctlEnc   cbor.EncMode
-	ctlDec   cbor.DecMode
-	eventDec cbor.DecMode
+	ctlEnc    cbor.EncMode
+	ctlDec    cbor.DecMode
+	eventDec  cbor.DecMode
+	learnsDec cbor.DecMode
 )
 
 func init() {
@@ -58,6 +95,15 @@ func init() {
 	if ctlDec, err = (cbor.DecOptions{
 		MaxNestedLevels:   4,
 		MaxArrayElements:  16,
+		MaxMapPairs:       16,
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+	}).DecMode(); err != nil {
+		panic(err)
+	}
+	if learnsDec, err = (cbor.DecOptions{
+		MaxNestedLevels:   4,
+		MaxArrayElements:  maxLearnsPerEnvelope,
 		MaxMapPairs:       16,
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,

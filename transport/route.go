@@ -2,123 +2,408 @@ package transport
 
 import (
 	"context"
+	"errors"
+	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/enginekit/enginekit/callbridge"
+	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
 	"github.com/enginekit/enginekit/wire"
 )
 
-// route is one live connection as the transport sees it: the peer router
-// it authenticated, the foreign engines learned on it, and the calls
-// pending on it.
+// route is the runtime side of one live connection: the connection and
+// the goroutine that announces our engines on it. Which engines are
+// reachable over it is the core's business.
+//
+// The route's goroutine streams the learn burst with blocking Sends, then
+// the end-of-burst marker, then every later learn and forget in the order
+// the core produced them. It is the only goroutine that waits on the
+// connection's writer for control messages, so the connection's reader
+// (and OnUp) never does: a burst of any size on both sides cannot deadlock.
 type route struct {
-	conn     *netconn.Conn
-	peer     keyholder.Address
-	pending  *callbridge.Pending
-	inflight atomic.Int64 // incoming calls being served
+	t       *Transport
+	id      connID
+	conn    *netconn.Conn
+	peer    keyholder.Address
+	upSince time.Time
 
-	mu      sync.Mutex
-	learned map[keyholder.Address]*proxy
-	down    bool
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu   sync.Mutex
+	ctl  []ctlItem
+	wake chan struct{} // capacity 1
 }
 
-func (t *Transport) route(c *netconn.Conn) *route {
+// ctlItem is one learn or forget waiting for the route's goroutine; sent
+// is closed once it is queued on the connection (or the route ended).
+type ctlItem struct {
+	env  wire.Envelope
+	sent chan struct{}
+}
+
+// push queues a control envelope. Called with t.mu held, so control
+// messages keep the order in which the core produced them.
+func (r *route) push(env wire.Envelope, sent chan struct{}) {
+	r.mu.Lock()
+	r.ctl = append(r.ctl, ctlItem{env, sent})
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *route) run(learns [][]byte) {
+	defer close(r.done)
+	defer r.drain()
+	if !r.burst(learns) {
+		return
+	}
+	for {
+		r.mu.Lock()
+		items := r.ctl
+		r.ctl = nil
+		r.mu.Unlock()
+		for i, it := range items {
+			if it.env.Kind == 0 { // a mark: everything before it is sent
+			} else if err := r.conn.Send(r.ctx, &it.env); err != nil {
+				r.mu.Lock()
+				r.ctl = append(items[i:], r.ctl...)
+				r.mu.Unlock()
+				return
+			}
+			if it.sent != nil {
+				close(it.sent)
+			}
+		}
+		select {
+		case <-r.wake:
+		case <-r.ctx.Done():
+			return
+		}
+	}
+}
+
+// drain releases whoever waits for control messages that will never be
+// sent: the connection is gone.
+func (r *route) drain() {
+	r.mu.Lock()
+	items := r.ctl
+	r.ctl = nil
+	r.mu.Unlock()
+	for _, it := range items {
+		if it.sent != nil {
+			close(it.sent)
+		}
+	}
+}
+
+// burst announces learns in Learns envelopes of up to maxLearnsPerEnvelope
+// engines, then the end-of-burst marker.
+func (r *route) burst(learns [][]byte) bool {
+	var buf []byte
+	for len(learns) > 0 {
+		n, size := 0, 0
+		for n < len(learns) && n < maxLearnsPerEnvelope && (n == 0 || size+len(learns[n]) <= maxLearnsBytes) {
+			size += len(learns[n])
+			n++
+		}
+		buf = appendLearns(buf[:0], learns[:n])
+		learns = learns[n:]
+		env := wire.Envelope{Kind: wire.Learns, Src: r.t.router, Dst: r.peer, Payload: buf}
+		if r.conn.Send(r.ctx, &env) != nil {
+			return false
+		}
+	}
+	env := wire.Envelope{Kind: wire.Synced, Src: r.t.router, Dst: r.peer}
+	return r.conn.Send(r.ctx, &env) == nil
+}
+
+func (t *Transport) routeOf(c *netconn.Conn) *route {
 	if r, ok := t.routes.Load(c); ok {
 		return r.(*route)
 	}
 	return nil
 }
 
-func (t *Transport) eachRoute(f func(r *route)) {
-	t.routes.Range(func(_, v any) bool { f(v.(*route)); return true })
-}
-
-// connUp burst-announces all our engines on a new connection.
+// connUp registers the connection with the core and starts its route's
+// goroutine. It returns at once: the connection's reader starts after it.
 func (t *Transport) connUp(c *netconn.Conn) {
-	r := &route{conn: c, peer: c.PeerRouter(), pending: callbridge.NewPending(), learned: make(map[keyholder.Address]*proxy)}
-	t.mu.RLock()
+	r := &route{t: t, conn: c, peer: c.PeerRouter(), upSince: time.Now(), done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	r.ctx, r.cancel = context.WithCancel(t.ctx)
+	t.mu.Lock()
+	t.nextConn++
+	r.id = t.nextConn
 	t.routes.Store(c, r)
-	learns := make([][]byte, 0, len(t.engines))
-	for _, e := range t.engines {
-		learns = append(learns, e.learn)
-	}
-	t.mu.RUnlock()
-	t.log.Info().Stringer("peer", r.peer).Int("engines", len(learns)).Msg("connection up: announcing our engines")
-	for _, l := range learns {
-		t.sendControl(r, wire.Learn, l)
+	acts := t.core.connUp(nil, r.id, r.peer, r)
+	t.mu.Unlock()
+	for _, a := range acts {
+		switch a.kind {
+		case actBurst:
+			t.log.Info().Stringer("peer", r.peer).Int("engines", len(a.learns)).Msg("connection up: announcing our engines")
+			go r.run(a.learns)
+		case actRefuse:
+			t.refused(a)
+		case actClose:
+			t.routes.Delete(c)
+			close(r.done)
+			c.CloseAsync()
+			return
+		}
 	}
 	if t.cfg.OnConnection != nil {
 		t.cfg.OnConnection(r.peer, true, nil)
 	}
 }
 
-// connDown fails the calls pending on the connection at once and takes the
-// route away from the proxies that used it; a proxy left without routes is
-// forgotten after the grace period unless a route comes back.
+// connDown stops the route's goroutine and tells the core, which fails
+// the calls pending on the connection at once and starts the grace
+// periods.
 func (t *Transport) connDown(c *netconn.Conn, err error) {
-	v, ok := t.routes.LoadAndDelete(c)
-	if !ok {
+	r := t.routeOf(c)
+	if r == nil {
 		return
 	}
-	r := v.(*route)
-	r.mu.Lock()
-	r.down = true
-	learned := r.learned
-	r.learned = nil
-	r.mu.Unlock()
-	failed := r.pending.Close(ErrNoConnection)
-	for _, px := range learned {
-		px.removeRoute(r)
-	}
-	t.stats.connDown.Add(1)
-	t.log.Info().Stringer("peer", r.peer).AnErr("reason", err).Int("calls_failed", failed).Msg("connection down")
+	r.cancel()
+	<-r.done
+	t.mu.Lock()
+	t.routes.Delete(c)
+	acts := t.core.connDown(nil, r.id, t.now())
+	t.mu.Unlock()
+	t.exec(acts)
+	t.connDowns.Add(1)
+	t.log.Info().Stringer("peer", r.peer).AnErr("reason", err).Int("calls_failed", len(acts)).Msg("connection down")
 	if t.cfg.OnConnection != nil {
 		t.cfg.OnConnection(r.peer, false, err)
 	}
 }
 
-// sendControl sends a router-signed learn or forget on r.
-func (t *Transport) sendControl(r *route, kind wire.Kind, payload []byte) {
-	env := wire.Envelope{Kind: kind, Src: t.router, Dst: r.peer, Payload: payload}
-	t.send(r, &env)
+// trySend sends env without waiting: a connection reader must never wait
+// on a writer. With no room in the queue the envelope is dropped and
+// counted.
+func (t *Transport) trySend(r *route, env *wire.Envelope) {
+	if err := r.conn.Send(doneCtx, env); err != nil {
+		cause := dropSendFailed
+		if errors.Is(err, context.Canceled) {
+			cause = dropQueueFull
+		}
+		t.count(cause)
+	}
 }
 
-// send queues env on r, bounded by the transport's lifetime. A failure
-// means the connection is going down, which connDown handles.
-func (t *Transport) send(r *route, env *wire.Envelope) error {
-	ctx := t.ctx
-	if ctx == nil {
-		ctx = context.Background()
+// doneCtx is a context that has ended: Send with it never waits.
+var doneCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+func (t *Transport) count(cause dropCause) {
+	t.mu.Lock()
+	t.core.drop(cause)
+	t.mu.Unlock()
+}
+
+// refused logs a bound that refused a peer (the core counted it).
+func (t *Transport) refused(a action) {
+	t.log.Warn().Stringer("peer", a.peer).Str("cause", a.cause.String()).Msg("peer refused: a per-peer bound is reached")
+}
+
+// exec carries out the actions of a step that need no context from the
+// event: failing calls, proxies, subscriptions, notifications, dummy
+// caller cancellations, sends of error replies.
+func (t *Transport) exec(acts []action) {
+	for i := range acts {
+		a := &acts[i]
+		switch a.kind {
+		case actFailCall:
+			genserver.Reply(a.from, nil, a.err)
+		case actStartProxy:
+			t.startProxy(a.engine, a.filter)
+		case actStopProxy:
+			t.stopProxy(a.engine, a.pid, a.id == 1)
+		case actSubscribe:
+			t.subscribe(a.engine, a.filter)
+		case actLearned:
+			t.log.Debug().Stringer("engine", a.engine).Stringer("peer", a.peer).Msg("learned engine")
+			if t.cfg.OnLearn != nil {
+				t.cfg.OnLearn(a.engine, a.peer)
+			}
+		case actSynced:
+			t.log.Info().Stringer("peer", a.peer).Msg("peer's engines all learned")
+			if t.cfg.OnSynced != nil {
+				t.cfg.OnSynced(a.peer)
+			}
+		case actCancelCall:
+			t.mu.Lock()
+			cancel := t.inCancel[a.id]
+			delete(t.inCancel, a.id)
+			t.mu.Unlock()
+			if cancel != nil {
+				cancel()
+			}
+		case actSend:
+			if a.mode == sendTry && a.env.Kind == wire.Reply {
+				t.sendErrorReply(a.handle.(*route), &a.env, codeErr(a.id))
+			}
+		case actRefuse:
+			t.refused(*a)
+		}
 	}
-	err := r.conn.Send(ctx, env)
+}
+
+// startProxy spawns the proxy of engine. When the name is still held by a
+// proxy on its way out (a forget and a new learn back to back), the spawn
+// is retried once that one is gone, off the reader.
+func (t *Transport) startProxy(engine keyholder.Address, filter []byte) {
+	pid, err := t.spawnProxy(engine, filter)
 	if err != nil {
-		t.stats.sendFailed.Add(1)
+		t.mu.Lock()
+		wait := t.stopping[engine]
+		t.mu.Unlock()
+		if wait != nil {
+			t.wg.Add(1)
+			go func() {
+				defer t.wg.Done()
+				select {
+				case <-wait:
+				case <-t.ctx.Done():
+					return
+				}
+				pid, err := t.spawnProxy(engine, filter)
+				t.proxyStarted(engine, pid, err)
+			}()
+			return
+		}
 	}
-	return err
+	t.proxyStarted(engine, pid, err)
+}
+
+func (t *Transport) spawnProxy(engine keyholder.Address, filter []byte) (genserver.PID, error) {
+	px := &proxy{t: t, addr: engine}
+	pid, err := t.sys.Spawn(func() genserver.Server { return px }, genserver.WithName(engine.String()))
+	if err == nil {
+		t.subscribe(engine, filter)
+	}
+	return pid, err
+}
+
+func (t *Transport) proxyStarted(engine keyholder.Address, pid genserver.PID, err error) {
+	if err != nil {
+		t.log.Warn().Err(err).Stringer("engine", engine).Msg("learn refused")
+		pid = genserver.PID{}
+	}
+	t.mu.Lock()
+	acts, orphan := t.core.proxyStarted(nil, engine, pid)
+	t.mu.Unlock()
+	if orphan {
+		t.stopProxy(engine, pid, true)
+	}
+	t.exec(acts)
+}
+
+// stopProxy stops a proxy off the caller's goroutine, then tells
+// OnForget (unless quiet: a proxy nobody learned).
+func (t *Transport) stopProxy(engine keyholder.Address, pid genserver.PID, quiet bool) {
+	gone := make(chan struct{})
+	t.mu.Lock()
+	t.stopping[engine] = gone
+	sub := t.subs[engine]
+	delete(t.subs, engine)
+	t.mu.Unlock()
+	if sub != nil && t.cfg.Broker != nil {
+		_ = t.cfg.Broker.Unsubscribe(sub.id)
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = t.sys.StopProcess(ctx, pid, nil)
+		cancel()
+		t.mu.Lock()
+		if t.stopping[engine] == gone {
+			delete(t.stopping, engine)
+		}
+		t.mu.Unlock()
+		close(gone)
+		if !quiet {
+			t.log.Info().Stringer("engine", engine).Msg("forgot engine")
+			if t.cfg.OnForget != nil {
+				t.cfg.OnForget(engine)
+			}
+		}
+	}()
+}
+
+// stopProxies stops every proxy at shutdown and waits for them.
+func (t *Transport) stopProxies() {
+	t.mu.Lock()
+	var acts []action
+	for e, px := range t.core.proxies {
+		acts = t.core.removeProxy(acts, e, px)
+	}
+	t.mu.Unlock()
+	t.exec(acts)
+	t.wg.Wait()
 }
 
 // farewell tells every peer to forget our engines, before the connections
 // close at shutdown.
 func (t *Transport) farewell() {
-	t.mu.RLock()
-	var forgets [][]byte
-	for a := range t.engines {
+	t.mu.Lock()
+	forgets := make([][]byte, 0, len(t.core.local))
+	for a := range t.core.local {
 		f, _ := ctlEnc.Marshal(forgetMsg{Engine: a})
 		forgets = append(forgets, f)
 	}
-	t.mu.RUnlock()
+	t.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	t.eachRoute(func(r *route) {
+	// First let every route send the forgets it has queued.
+	var flushed []chan struct{}
+	t.mu.Lock()
+	t.routes.Range(func(_, v any) bool {
+		sent := make(chan struct{})
+		v.(*route).push(wire.Envelope{}, sent) // a mark only: nothing is sent
+		flushed = append(flushed, sent)
+		return true
+	})
+	t.mu.Unlock()
+	for _, f := range flushed {
+		select {
+		case <-f:
+		case <-ctx.Done():
+		}
+	}
+	t.routes.Range(func(_, v any) bool {
+		r := v.(*route)
 		for _, f := range forgets {
 			env := wire.Envelope{Kind: wire.Forget, Src: t.router, Dst: r.peer, Payload: f}
 			if r.conn.Send(ctx, &env) != nil {
-				return
+				break
 			}
 		}
+		return true
 	})
+}
+
+// backoffDelay is netconn's exponential backoff with jitter, for
+// re-binding listeners and restarting dialers.
+func backoffDelay(b netconn.Backoff, n int) time.Duration {
+	if b.Min <= 0 {
+		b.Min = netconn.DefaultBackoffMin
+	}
+	if b.Max < b.Min {
+		b.Max = max(netconn.DefaultBackoffMax, b.Min)
+	}
+	d := b.Min
+	for i := 0; i < n && d < b.Max; i++ {
+		d *= 2
+	}
+	d = min(d, b.Max)
+	return d/2 + rand.N(d/2+1)
 }

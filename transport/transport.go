@@ -10,82 +10,17 @@ import (
 	"time"
 
 	"github.com/enginekit/enginekit/callbridge"
-	"github.com/enginekit/enginekit/events"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
-	"github.com/enginekit/enginekit/supervisor"
 	"github.com/enginekit/enginekit/wire"
 	"github.com/rs/zerolog"
-	"github.com/thejerf/suture/v4"
 )
-
-// Errors of this package.
-var (
-	// ErrNoConnection: the foreign engine has no live route (also what
-	// pending calls fail with when their route dies).
-	ErrNoConnection = callbridge.ErrNoConnection
-	// ErrNotRunning: Listen, Connect or an engine start before Start/Serve,
-	// or after the transport stopped.
-	ErrNotRunning = errors.New("transport: not running")
-	// ErrAlreadyRunning: Serve called twice.
-	ErrAlreadyRunning = errors.New("transport: already running")
-	// ErrConfig: the Config is not usable.
-	ErrConfig = errors.New("transport: bad config")
-	// ErrTooManyCalls answers a call beyond MaxIncomingCalls (it reaches
-	// the remote caller as a RemoteError with this text).
-	ErrTooManyCalls = errors.New("transport: too many concurrent calls from this peer")
-)
-
-// Config configures a Transport. System, Keyholder and Registry are
-// required; zero values elsewhere take the documented defaults.
-type Config struct {
-	// System is where local engines and the proxies of foreign engines live.
-	System *genserver.System
-	// Keyholder holds the router key and the keys of the local engines.
-	Keyholder *keyholder.Keyholder
-	// Registry names the payload types engines exchange. Both nodes must
-	// register the same names.
-	Registry *wire.Registry
-	// Broker is the System's event broker. With one, the proxy of each
-	// foreign engine that asked for events (its learn message carries a
-	// filter spec) subscribes to it and forwards the matching events.
-	// Without one, foreign engines get no events. Optional.
-	Broker *events.Broker
-	// Auth is the per-message authentication: netconn.Signatures (the
-	// default) or netconn.MACs. Both ends of a connection must agree.
-	Auth netconn.Auth
-	// ForgetGrace is how long a proxy whose last route went down waits for
-	// a route to come back before it is forgotten and its name released.
-	// Calls made meanwhile fail at once with ErrNoConnection. Default 5 s.
-	ForgetGrace time.Duration
-	// MaxIncomingCalls bounds the calls from one connection being served
-	// at once (each holds a dummy caller until the reply); beyond it a
-	// call is answered at once with ErrTooManyCalls. Default 10,000.
-	MaxIncomingCalls int
-	// MaxCallDeadline caps how far in the future a peer may set a call's
-	// deadline, so a peer cannot pin dummy callers for ever. Default 10 min.
-	MaxCallDeadline time.Duration
-	// Net tunes connections: frame and queue sizes, timeouts, redial
-	// backoff. Its Keyholder, Auth, callbacks, Replay and Logger are set by
-	// the transport.
-	Net netconn.Config
-	// Logger gets learn/forget and connection events. Default: discard.
-	Logger zerolog.Logger
-	// OnLearn, when set, is called each time a connection teaches us a
-	// foreign engine (its proxy is registered by then); OnForget after a
-	// proxy is gone and its name released. They run on transport
-	// goroutines; keep them short and do not call the transport from them.
-	OnLearn  func(engine keyholder.Address, peer keyholder.Address)
-	OnForget func(engine keyholder.Address)
-	// OnConnection, when set, is called when a connection comes up (err nil,
-	// up true) and when it goes down (up false, err the reason or nil).
-	OnConnection func(peer keyholder.Address, up bool, err error)
-}
 
 // Transport is the supervisor of the design note: it runs the listeners and
-// dialers (which hold the connections), the proxies of foreign engines, and
-// the bookkeeping of which engines are ours. It is a suture.Service.
+// dialers (which hold the connections) and the proxies of foreign engines,
+// around one synchronous core (core.go) that holds all of its routing
+// state. It is a suture.Service.
 type Transport struct {
 	cfg    Config
 	sys    *genserver.System
@@ -94,8 +29,8 @@ type Transport struct {
 	router keyholder.Address
 	net    netconn.Config
 	log    zerolog.Logger
+	epoch  time.Time // logical time 0 of the core
 
-	sup      *supervisor.Supervisor
 	incoming *callbridge.Incoming
 	watcher  genserver.PID
 
@@ -103,45 +38,54 @@ type Transport struct {
 	stop    func() error    // set by Start
 	ctx     context.Context // ends when the transport stops
 	cancel  context.CancelFunc
+	wg      sync.WaitGroup // listeners, dialers, proxy stops, the ticker
 
-	mu      sync.RWMutex
-	engines map[keyholder.Address]*localEngine
-	byPID   map[genserver.PID]keyholder.Address
-	proxies map[keyholder.Address]*proxy
-	routes  sync.Map // *netconn.Conn -> *route
+	// mu guards the core and the runtime handles that follow its actions.
+	mu       sync.Mutex
+	core     *core
+	nextConn connID
+	inCancel map[uint64]func()                   // dummy callers, by core call id
+	stopping map[keyholder.Address]chan struct{} // proxies on their way out
+	subs     map[keyholder.Address]*proxySub
+	names    map[keyholder.Address]string // local engines' keyholder names
+	dialers  map[string]context.CancelFunc
 
-	stats counters
+	routes sync.Map // *netconn.Conn -> *route
+
+	delivered      atomic.Uint64
+	connDowns      atomic.Uint64
+	listenErrors   atomic.Uint64
+	dialerRestarts atomic.Uint64
 }
 
 // New checks cfg and returns a Transport that does nothing until Serve or
 // Start.
 func New(cfg Config) (*Transport, error) {
-	if cfg.System == nil || cfg.Keyholder == nil || cfg.Registry == nil {
-		return nil, fmt.Errorf("%w: System, Keyholder and Registry are required", ErrConfig)
+	if err := cfg.Verify(); err != nil {
+		return nil, err
 	}
-	if cfg.ForgetGrace == 0 {
-		cfg.ForgetGrace = 5 * time.Second
-	}
-	if cfg.MaxIncomingCalls == 0 {
-		cfg.MaxIncomingCalls = 10_000
-	}
-	if cfg.MaxCallDeadline == 0 {
-		cfg.MaxCallDeadline = 10 * time.Minute
-	}
-	if cfg.ForgetGrace < 0 || cfg.MaxIncomingCalls < 0 || cfg.MaxCallDeadline < 0 {
-		return nil, fmt.Errorf("%w: negative ForgetGrace, MaxIncomingCalls or MaxCallDeadline", ErrConfig)
-	}
+	cfg = cfg.withDefaults()
 	t := &Transport{
-		cfg:     cfg,
-		sys:     cfg.System,
-		kh:      cfg.Keyholder,
-		reg:     cfg.Registry,
-		router:  cfg.Keyholder.Router(),
-		log:     cfg.Logger,
-		engines: make(map[keyholder.Address]*localEngine),
-		byPID:   make(map[genserver.PID]keyholder.Address),
-		proxies: make(map[keyholder.Address]*proxy),
+		cfg:      cfg,
+		sys:      cfg.System,
+		kh:       cfg.Keyholder,
+		reg:      cfg.Registry,
+		router:   cfg.Keyholder.Router(),
+		log:      cfg.Logger,
+		epoch:    time.Now(),
+		inCancel: make(map[uint64]func()),
+		stopping: make(map[keyholder.Address]chan struct{}),
+		subs:     make(map[keyholder.Address]*proxySub),
+		names:    make(map[keyholder.Address]string),
+		dialers:  make(map[string]context.CancelFunc),
 	}
+	t.core = newCore(t.router, coreLimits{
+		Grace:      int64(cfg.ForgetGrace),
+		MaxLearned: cfg.MaxLearnedPerPeer,
+		MaxCallsIn: cfg.MaxCallsInPerPeer,
+		MaxCalls:   cfg.MaxCallsOutPerPeer,
+		MaxConns:   cfg.MaxConnsPerPeer,
+	})
 	t.net = cfg.Net
 	t.net.Keyholder = cfg.Keyholder
 	t.net.Auth = cfg.Auth
@@ -157,32 +101,14 @@ func New(cfg Config) (*Transport, error) {
 	if err := t.net.Verify(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	sup, err := supervisor.New(supervisor.Spec{
-		Name:        "transport",
-		Strategy:    supervisor.OneForOne,
-		MaxRestarts: 10,
-		Period:      10 * time.Second,
-		EventHook:   supervisor.LogEvents(cfg.Logger),
-	})
-	if err != nil {
-		return nil, err
-	}
-	t.sup = sup
 	return t, nil
 }
 
-// Connection is a snapshot of one live connection.
-type Connection struct {
-	Peer  keyholder.Address // the router authenticated on it
-	Stats netconn.Stats
-}
+// now is the core's logical time: nanoseconds since New.
+func (t *Transport) now() int64 { return int64(time.Since(t.epoch)) }
 
-// Connections returns the live connections and their counters.
-func (t *Transport) Connections() []Connection {
-	var out []Connection
-	t.eachRoute(func(r *route) { out = append(out, Connection{Peer: r.peer, Stats: r.conn.Stats()}) })
-	return out
-}
+// logical converts a wall-clock time to the core's logical time.
+func (t *Transport) logical(w time.Time) int64 { return int64(w.Sub(t.epoch)) }
 
 // Router returns this node's router address.
 func (t *Transport) Router() keyholder.Address { return t.router }
@@ -192,7 +118,8 @@ func (t *Transport) String() string { return "transport" }
 
 // Serve runs the transport until ctx ends. Then it tells every peer to
 // forget our engines, closes the connections, stops the proxies and returns
-// nil.
+// nil. A listener or dialer that fails is restarted with backoff; none
+// stops the transport.
 func (t *Transport) Serve(ctx context.Context) error {
 	return t.ServeReady(ctx, func() {})
 }
@@ -211,37 +138,41 @@ func (t *Transport) ServeReady(ctx context.Context, ready func()) error {
 		return err
 	}
 	t.watcher = w
+	tickDone := make(chan struct{})
+	go t.ticker(tickDone)
+	ready()
+	<-ctx.Done()
 
-	supCtx, stopSup := context.WithCancel(context.Background())
-	supDone := make(chan error, 1)
-	supReady := make(chan struct{})
-	go func() { supDone <- t.sup.ServeReady(supCtx, func() { close(supReady) }) }()
-	var supErr error
-	select {
-	case <-supReady:
-		ready()
-		select {
-		case <-ctx.Done():
-		case supErr = <-supDone:
-			supDone <- supErr
-		}
-	case supErr = <-supDone:
-		supDone <- supErr
-	}
-
+	t.running.Store(false)
 	t.farewell()
-	stopSup()
-	if err := <-supDone; err != nil && supErr == nil {
-		supErr = err
-	}
 	t.cancel()
+	<-tickDone
+	t.wg.Wait() // listeners and dialers: every connection is down now
 	t.incoming.Close()
 	t.stopProxies()
 	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = t.sys.StopProcess(stopCtx, t.watcher, nil)
 	cancel()
-	t.running.Store(false)
-	return supErr
+	return nil
+}
+
+// ticker feeds the core its clock: grace periods and swept calls.
+func (t *Transport) ticker(done chan struct{}) {
+	defer close(done)
+	every := min(max(t.cfg.ForgetGrace/8, 5*time.Millisecond), time.Second)
+	tk := time.NewTicker(every)
+	defer tk.Stop()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-tk.C:
+			t.mu.Lock()
+			acts := t.core.tick(nil, t.now())
+			t.mu.Unlock()
+			t.exec(acts)
+		}
+	}
 }
 
 // Start runs Serve on a goroutine of its own and returns once the
@@ -274,7 +205,9 @@ func (t *Transport) Close() error {
 // Listen accepts connections at endpoint ("tcp://127.0.0.1:7001",
 // "unix:///run/node.sock"; port 0 picks a free port) from routers that
 // accept allows (netconn.AcceptAny, netconn.AllowOnly(...)). It returns the
-// address actually bound.
+// address actually bound. If the listener fails later, it is re-bound to
+// the same address with backoff for as long as the transport runs
+// (Config.OnListenError, Stats.ListenErrors).
 func (t *Transport) Listen(ctx context.Context, endpoint string, accept netconn.AcceptPolicy) (net.Addr, error) {
 	if !t.running.Load() {
 		return nil, ErrNotRunning
@@ -287,36 +220,49 @@ func (t *Transport) Listen(ctx context.Context, endpoint string, accept netconn.
 	if err != nil {
 		return nil, err
 	}
-	first := true
-	id := "listen " + Endpoint(l.Addr().Network(), l.Addr().String())
-	err = t.sup.StartChild(ctx, supervisor.ChildSpec{
-		ID:      id,
-		Restart: supervisor.Transient,
-		Start: func() suture.Service {
-			if first {
-				first = false
-				return l
+	addr := l.Addr()
+	rebind := func() (*netconn.Listener, error) { return netconn.NewListener(t.net, network, addr.String(), accept) }
+	t.wg.Add(1)
+	go t.runListener(l, addr, rebind)
+	return addr, nil
+}
+
+// runListener serves l and, when it fails, reports it and re-binds with
+// backoff until the transport stops.
+func (t *Transport) runListener(l *netconn.Listener, addr net.Addr, rebind func() (*netconn.Listener, error)) {
+	defer t.wg.Done()
+	failures := 0
+	for {
+		var err error
+		if l != nil {
+			err = l.Serve(t.ctx)
+			if t.ctx.Err() != nil {
+				return
 			}
-			// A restart binds the address it got the first time (a
-			// port 0 stays the port it picked).
-			l2, err := netconn.NewListener(t.net, network, l.Addr().String(), accept)
-			if err != nil {
-				return failed{err}
+			failures = 0
+			if err == nil {
+				err = errors.New("listener stopped")
 			}
-			return l2
-		},
-	})
-	if err != nil {
-		_ = l.Close()
-		_ = t.sup.DeleteChild(context.Background(), id)
-		return nil, fmt.Errorf("transport: listen %s: %w", endpoint, err)
+		} else if l, err = rebind(); err == nil {
+			continue
+		}
+		l = nil
+		t.listenErrors.Add(1)
+		t.log.Warn().Err(err).Stringer("addr", addr).Msg("listener failed; re-binding with backoff")
+		if t.cfg.OnListenError != nil {
+			t.cfg.OnListenError(addr, err)
+		}
+		if !sleepCtx(t.ctx, backoffDelay(t.net.Backoff, failures)) {
+			return
+		}
+		failures++
 	}
-	return l.Addr(), nil
 }
 
 // Connect keeps a connection to the router peer at endpoint, re-dialling
 // with exponential backoff and jitter whenever it drops. It returns at once;
-// OnConnection and OnLearn tell when the peer's engines are reachable.
+// OnConnection, OnLearn and OnSynced tell when the peer's engines are
+// reachable.
 func (t *Transport) Connect(ctx context.Context, endpoint string, peer keyholder.Address) error {
 	if !t.running.Load() {
 		return ErrNotRunning
@@ -329,25 +275,103 @@ func (t *Transport) Connect(ctx context.Context, endpoint string, peer keyholder
 	if err != nil {
 		return err
 	}
-	return t.sup.StartChild(ctx, supervisor.ChildSpec{
-		ID: "connect " + endpoint + " " + peer.String(),
-		Start: func() suture.Service {
-			if d != nil { // the first start uses the dialer made above
-				first := d
-				d = nil
-				return first
-			}
-			d2, err := netconn.NewDialer(t.net, network, address, peer)
-			if err != nil {
-				return failed{err}
-			}
-			return d2
-		},
+	return t.runDialer(endpoint, peer, d, func() (*netconn.Dialer, error) {
+		return netconn.NewDialer(t.net, network, address, peer)
 	})
 }
 
-// failed is a service that fails at once: a child whose construction
-// failed on restart.
-type failed struct{ err error }
+func dialerKey(endpoint string, peer keyholder.Address) string { return endpoint + " " + peer.String() }
 
-func (f failed) Serve(context.Context) error { return f.err }
+func (t *Transport) runDialer(endpoint string, peer keyholder.Address, d *netconn.Dialer, remake func() (*netconn.Dialer, error)) error {
+	key := dialerKey(endpoint, peer)
+	t.mu.Lock()
+	if _, dup := t.dialers[key]; dup {
+		t.mu.Unlock()
+		return fmt.Errorf("transport: already connecting to %s at %s", peer, endpoint)
+	}
+	ctx, cancel := context.WithCancel(t.ctx)
+	t.dialers[key] = cancel
+	t.mu.Unlock()
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		defer func() {
+			t.mu.Lock()
+			delete(t.dialers, key)
+			t.mu.Unlock()
+			cancel()
+		}()
+		failures := 0
+		for ctx.Err() == nil {
+			if d != nil {
+				err := d.Serve(ctx)
+				if ctx.Err() != nil {
+					return
+				}
+				t.log.Warn().Err(err).Str("endpoint", endpoint).Msg("dialer failed; restarting it with backoff")
+			}
+			t.dialerRestarts.Add(1)
+			if !sleepCtx(ctx, backoffDelay(t.net.Backoff, failures)) {
+				return
+			}
+			failures++
+			var err error
+			if d, err = remake(); err != nil {
+				d = nil
+			}
+		}
+	}()
+	return nil
+}
+
+// Disconnect stops a Connect to peer at endpoint and closes its connection.
+func (t *Transport) Disconnect(endpoint string, peer keyholder.Address) error {
+	t.mu.Lock()
+	cancel, ok := t.dialers[dialerKey(endpoint, peer)]
+	t.mu.Unlock()
+	if !ok {
+		return ErrNotConnected
+	}
+	cancel()
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Connection is a snapshot of one live connection.
+type Connection struct {
+	Peer    keyholder.Address // the router authenticated on it
+	Remote  string            // the peer's endpoint, as Endpoint writes it
+	Auth    netconn.Auth
+	UpSince time.Time
+	Stats   netconn.Stats
+}
+
+// Connections returns the live connections and their counters.
+func (t *Transport) Connections() []Connection {
+	var out []Connection
+	t.routes.Range(func(_, v any) bool {
+		r := v.(*route)
+		ra := r.conn.RemoteAddr()
+		out = append(out, Connection{Peer: r.peer, Remote: Endpoint(ra.Network(), ra.String()), Auth: r.conn.Auth(),
+			UpSince: r.upSince, Stats: r.conn.Stats()})
+		return true
+	})
+	return out
+}
+
+// Learned returns the foreign engines learned, by peer router.
+func (t *Transport) Learned() map[keyholder.Address][]keyholder.Address {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.core.learnedByPeer()
+}
