@@ -1,0 +1,262 @@
+// The enginekit observer: polls the admin API and renders it. No framework,
+// no build step; everything the node reports is inserted as text, never as
+// HTML.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const api = (path) => "../api/" + path;
+
+const view = {
+  sort: "mailbox",   // column key
+  asc: false,
+  filter: "",
+  selected: null,    // PID string of the process shown in the detail panel
+  interval: 1000,
+  timer: null,
+  refreshes: 0,
+  procs: [],
+};
+
+// el builds an element: el("td", {class: "num"}, "12", child...).
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k === "data") for (const [dk, dv] of Object.entries(v)) e.dataset[dk] = dv;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const kid of kids.flat()) {
+    if (kid === undefined || kid === null) continue;
+    e.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return e;
+}
+
+const fmtInt = (n) => (n ?? 0).toLocaleString("en-US");
+function fmtBytes(n) {
+  n = n ?? 0;
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i === 0 ? n : n.toFixed(1)) + " " + units[i];
+}
+// short shortens a long address for display; the full one is its title.
+const short = (s) => (s && s.length > 20 ? s.slice(0, 10) + "…" + s.slice(-6) : s || "");
+function since(t) {
+  if (!t) return "";
+  const s = Math.max(0, (Date.now() - Date.parse(t)) / 1000);
+  if (s < 90) return Math.round(s) + " s";
+  if (s < 5400) return Math.round(s / 60) + " min";
+  if (s < 172800) return (s / 3600).toFixed(1) + " h";
+  return (s / 86400).toFixed(1) + " d";
+}
+// durNanos parses a Go duration string ("1m2.5s", "350µs", "0s").
+function durNanos(d) {
+  if (!d || d === "0s") return 0;
+  const unit = { ns: 1, us: 1e3, "µs": 1e3, "μs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+  let total = 0;
+  for (const [, num, u] of d.matchAll(/([0-9.]+)(ns|us|µs|μs|ms|s|m|h)/g)) total += parseFloat(num) * unit[u];
+  return d.startsWith("-") ? -total : total;
+}
+const pidNum = (pid) => parseInt((pid.match(/(\d+)>?$/) || [0, 0])[1], 10);
+
+async function getJSON(path) {
+  const r = await fetch(path, { cache: "no-store" });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body.error || r.status + " " + r.statusText);
+  return body;
+}
+
+// ---- processes
+
+const sorters = {
+  pid: (a, b) => pidNum(a.pid) - pidNum(b.pid),
+  name: (a, b) => (a.name || "\uffff").localeCompare(b.name || "\uffff") || pidNum(a.pid) - pidNum(b.pid),
+  status: (a, b) => a.status.localeCompare(b.status) || pidNum(a.pid) - pidNum(b.pid),
+  mailbox: (a, b) => a.mailbox - b.mailbox || a.handled - b.handled,
+  handled: (a, b) => a.handled - b.handled || a.mailbox - b.mailbox,
+  in_callback: (a, b) => durNanos(a.in_callback) - durNanos(b.in_callback),
+};
+const ascByDefault = { pid: true, name: true, status: true };
+
+function renderProcesses() {
+  const f = view.filter.toLowerCase();
+  let rows = view.procs.filter((p) => !f || p.pid.toLowerCase().includes(f) || (p.name || "").toLowerCase().includes(f) || p.status.includes(f));
+  rows.sort(sorters[view.sort]);
+  if (!view.asc) rows.reverse();
+  const tbody = el("tbody");
+  for (const p of rows) {
+    const mb = p.mailbox > 1000 ? "mailbox num hot" : p.mailbox > 10 ? "mailbox num busy" : "mailbox num";
+    tbody.append(el("tr", {
+      data: { pid: p.pid, name: p.name || "" },
+      class: p.pid === view.selected ? "selected" : "",
+      onclick: () => select(p.pid),
+    },
+      el("td", { class: "pid mono" }, p.pid),
+      el("td", { class: "name" }, p.name || ""),
+      el("td", { class: "status" }, el("span", { class: "st st-" + p.status }, p.status)),
+      el("td", { class: mb }, fmtInt(p.mailbox)),
+      el("td", { class: "handled num" }, fmtInt(p.handled)),
+      el("td", { class: "in-callback num" }, p.in_callback === "0s" ? "" : p.in_callback),
+    ));
+  }
+  $("#processes tbody").replaceWith(tbody);
+  $("#proc-count").textContent = rows.length === view.procs.length ? `(${view.procs.length})` : `(${rows.length} of ${view.procs.length})`;
+  for (const th of document.querySelectorAll("#processes th[data-sort]")) {
+    th.classList.toggle("sorted", th.dataset.sort === view.sort);
+    th.classList.toggle("asc", th.dataset.sort === view.sort && view.asc);
+  }
+}
+
+function select(pid) {
+  view.selected = pid;
+  renderProcesses();
+  refreshDetail();
+}
+
+async function refreshDetail() {
+  const pid = view.selected;
+  if (!pid) return;
+  $("#detail-title").textContent = pid;
+  let p;
+  try {
+    p = await getJSON(api("process/" + encodeURIComponent(pid)));
+  } catch (e) {
+    if (view.selected === pid) $("#detail").replaceChildren(el("p", { class: "error" }, "gone: " + e.message));
+    return;
+  }
+  if (view.selected !== pid) return;
+  const list = (xs) => (xs && xs.length ? xs.join(" ") : "–");
+  const dl = el("dl", { class: "info" },
+    el("dt", {}, "name"), el("dd", {}, p.name || "–"),
+    el("dt", {}, "status"), el("dd", {}, el("span", { class: "st st-" + p.status }, p.status)),
+    el("dt", {}, "mailbox"), el("dd", { id: "detail-mailbox" }, fmtInt(p.mailbox)),
+    el("dt", {}, "handled"), el("dd", { id: "detail-handled" }, fmtInt(p.handled)),
+    el("dt", {}, "in callback"), el("dd", {}, p.in_callback),
+    el("dt", {}, "started"), el("dd", {}, p.started ? new Date(p.started).toLocaleTimeString() + " (" + since(p.started) + " ago)" : "–"),
+    el("dt", {}, "trap exits"), el("dd", {}, p.trap_exits ? "yes" : "no"),
+    el("dt", {}, "links"), el("dd", { class: "mono" }, list(p.links)),
+    el("dt", {}, "monitors"), el("dd", { class: "mono" }, list(p.monitors)),
+    el("dt", {}, "monitored by"), el("dd", { class: "mono" }, list(p.monitored_by)),
+  );
+  const state = p.state_error
+    ? el("p", { class: "error" }, p.state_error)
+    : el("pre", { class: "state", id: "detail-state" }, p.state || "");
+  $("#detail").replaceChildren(dl, el("h3", {}, "reported state"), state);
+}
+
+// ---- supervision tree
+
+function renderTree(doc) {
+  const box = $("#tree");
+  if (!doc.trees.length) { box.replaceChildren(el("p", { class: "dim" }, "no supervisors")); return; }
+  const sup = (t) => el("ul", {}, t.children.map((c) => el("li", { data: { child: c.id } },
+    el("span", { class: "node" },
+      el("span", { class: "dot" + (c.running ? "" : " down"), title: c.running ? "running" : "not running" }),
+      c.sub ? el("span", { class: "sup" }, c.id) : el("span", {}, c.id),
+      c.pid ? el("span", { class: "pid", title: "show this process", onclick: () => select(c.pid) }, c.pid) : null,
+      el("span", { class: "meta" }, c.restart),
+      c.restarts ? el("span", { class: "restarts" }, "↻ " + c.restarts) : null,
+      c.sub ? el("span", { class: "meta" }, `${c.sub.strategy}, ${c.sub.restarts_in_period}/${c.sub.max_restarts} in ${c.sub.period}`) : null),
+    c.sub ? sup(c.sub) : null)));
+  box.replaceChildren(el("ul", {}, doc.trees.map((t) => el("li", { data: { supervisor: t.name } },
+    el("span", { class: "node" },
+      el("span", { class: "dot" }),
+      el("span", { class: "sup" }, t.name),
+      el("span", { class: "meta" }, `${t.strategy}, ${t.restarts_in_period}/${t.max_restarts} restarts in ${t.period}`)),
+    sup(t)))));
+}
+
+// ---- network
+
+function renderConnections(doc) {
+  $("#router").textContent = doc.router ? "router " + short(doc.router) : "";
+  $("#router").title = doc.router || "";
+  const tbody = el("tbody");
+  for (const c of doc.connections) {
+    const s = c.stats || {};
+    tbody.append(el("tr", { data: { peer: c.peer } },
+      el("td", { class: "mono", title: c.peer }, short(c.peer)),
+      el("td", { class: "mono" }, c.remote || "–"),
+      el("td", {}, c.auth || "–"),
+      el("td", { title: c.up_since || "" }, c.up_since ? since(c.up_since) : "–"),
+      el("td", { class: "num" }, fmtInt(s.frames_in)),
+      el("td", { class: "num" }, fmtInt(s.frames_out)),
+      el("td", { class: "num" }, fmtBytes(s.bytes_in)),
+      el("td", { class: "num" }, fmtBytes(s.bytes_out)),
+      el("td", { class: "num" }, fmtBytes(c.queue_bytes)),
+    ));
+  }
+  if (!doc.connections.length) tbody.append(el("tr", {}, el("td", { colspan: 9, class: "dim" }, "no connections")));
+  $("#connections tbody").replaceWith(tbody);
+  $("#sum-connections").textContent = fmtInt(doc.connections.length);
+  const peers = doc.peers.map((p) => el("div", { class: "peer", data: { router: p.router } },
+    el("span", { class: "mono", title: p.router }, short(p.router)), " ",
+    el("span", { class: "dim" }, `${p.engines.length} engine${p.engines.length === 1 ? "" : "s"}`),
+    el("div", { class: "engines mono" }, p.engines.map((e) => el("span", { title: e }, short(e))))));
+  $("#peers").replaceChildren(...(peers.length ? peers : [el("p", { class: "dim" }, "no peers")]));
+}
+
+function renderStats(doc) {
+  $("#system").textContent = doc.system || "";
+  const procs = doc.processes || {};
+  $("#sum-processes").textContent = fmtInt(procs.total);
+  $("#sum-mailbox").textContent = fmtInt(doc.mailboxes.total);
+  $("#sum-maxmailbox").textContent = fmtInt(doc.mailboxes.max);
+  $("#sum-maxwho").textContent = doc.mailboxes.max ? (doc.mailboxes.max_name || doc.mailboxes.max_pid) : "";
+  $("#sum-restarts").textContent = fmtInt(doc.restarts);
+  $("#sum-delivered").textContent = doc.transport ? fmtInt(doc.transport.delivered) : "–";
+  const drops = Object.entries(doc.drops || {}).sort(([a], [b]) => a.localeCompare(b));
+  $("#sum-dropped").textContent = fmtInt(drops.reduce((n, [, v]) => n + v, 0));
+  const dt = el("tbody");
+  for (const [cause, n] of drops) {
+    dt.append(el("tr", { data: { cause } }, el("td", { class: "mono" }, cause), el("td", { class: "num" + (n ? " nonzero" : "") }, fmtInt(n))));
+  }
+  if (!drops.length) dt.append(el("tr", {}, el("td", { class: "dim" }, "no transport")));
+  $("#drops tbody").replaceWith(dt);
+  const ct = el("tbody");
+  for (const [k, n] of Object.entries(doc.transport || {}).filter(([k]) => !k.startsWith("dropped_")).sort(([a], [b]) => a.localeCompare(b))) {
+    ct.append(el("tr", {}, el("td", { class: "mono" }, k), el("td", { class: "num" }, fmtInt(n))));
+  }
+  $("#counters tbody").replaceWith(ct);
+}
+
+// ---- refresh loop
+
+async function refresh() {
+  clearTimeout(view.timer);
+  try {
+    const [stats, procs, tree, conns] = await Promise.all(
+      ["stats", "processes", "tree", "connections"].map((p) => getJSON(api(p))));
+    renderStats(stats);
+    view.procs = procs.processes;
+    renderProcesses();
+    renderTree(tree);
+    renderConnections(conns);
+    await refreshDetail();
+    view.refreshes++;
+    document.body.dataset.refreshes = view.refreshes;
+    $("#status").textContent = "updated " + new Date().toLocaleTimeString();
+    $("#status").classList.remove("err");
+  } catch (e) {
+    $("#status").textContent = "error: " + e.message;
+    $("#status").classList.add("err");
+  }
+  if (view.interval > 0) view.timer = setTimeout(refresh, view.interval);
+}
+
+for (const th of document.querySelectorAll("#processes th[data-sort]")) {
+  th.addEventListener("click", () => {
+    const key = th.dataset.sort;
+    if (view.sort === key) view.asc = !view.asc;
+    else { view.sort = key; view.asc = !!ascByDefault[key]; }
+    renderProcesses();
+  });
+}
+$("#filter").addEventListener("input", (e) => { view.filter = e.target.value; renderProcesses(); });
+$("#interval").addEventListener("change", (e) => { view.interval = +e.target.value; refresh(); });
+const hashPID = decodeURIComponent(location.hash.slice(1));
+if (hashPID) view.selected = hashPID;
+refresh();

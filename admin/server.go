@@ -1,0 +1,190 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+)
+
+// Server is the admin HTTP server of a node. It serves, on its address only:
+//
+//	/metrics              Prometheus text exposition (the Collector)
+//	/debug/pprof/         the runtime profiles of net/http/pprof
+//	/healthz              200 "ok" while the server runs
+//	/readyz               200 "ready", or 503 and why not (Config.Ready)
+//	/observe              the observer page
+//	/api/processes        JSON documents: Processes,
+//	/api/process/{pid}    Process with its reported state,
+//	/api/tree             Trees,
+//	/api/connections      Connections,
+//	/api/stats            Stats
+//
+// It is read-only: nothing it serves changes the node.
+type Server struct {
+	cfg  Config
+	log  zerolog.Logger
+	ln   net.Listener
+	http *http.Server
+
+	done      chan struct{} // closed when the serving goroutine has ended
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New checks cfg, binds its address and serves until Close. The address is
+// bound when New returns, so Addr and URL are final and a busy port is an
+// error here.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Verify(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin: listen on %s: %w", cfg.Addr, err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, ln: ln, done: make(chan struct{})}
+	s.http = &http.Server{
+		Handler:           s.handler(),
+		ReadHeaderTimeout: cfg.ReadTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		ErrorLog:          nil,
+	}
+	go s.serve()
+	s.log.Info().Str("event", "admin").Str("addr", ln.Addr().String()).Msg("admin server listening")
+	return s, nil
+}
+
+func (s *Server) serve() {
+	defer close(s.done)
+	if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error().Err(err).Str("addr", s.ln.Addr().String()).Msg("admin server failed")
+	}
+}
+
+// Addr returns the address the server listens on (with the real port when
+// Config.Addr asked for port 0).
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// URL returns "http://HOST:PORT", the base of every endpoint.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Close stops the server: it stops accepting, waits up to
+// Config.ShutdownTimeout for requests in flight, cuts the rest, and returns
+// once its goroutine has ended. It is safe to call more than once; later
+// calls return what the first returned.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := s.http.Shutdown(ctx); err != nil {
+			s.closeErr = s.http.Close()
+		}
+		<-s.done
+		s.log.Info().Str("event", "admin").Str("addr", s.ln.Addr().String()).Msg("admin server stopped")
+	})
+	return s.closeErr
+}
+
+// Handler returns the server's routes, for mounting them elsewhere (under a
+// prefix of your own server, with http.StripPrefix).
+func (s *Server) Handler() http.Handler { return s.http.Handler }
+
+func (s *Server) handler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(s.cfg.Source, s.cfg.MaxProcessSeries))
+	if s.cfg.RuntimeMetrics {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := s.cfg.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: %v\n", err)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+
+	src := s.cfg.Source
+	mux.HandleFunc("GET /api/processes", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, src.processes())
+	})
+	mux.HandleFunc("GET /api/process/{pid}", func(w http.ResponseWriter, r *http.Request) {
+		p, err := src.process(r.Context(), r.PathValue("pid"), s.cfg.StateTimeout)
+		if err != nil {
+			writeJSON(w, http.StatusNotFound, apiError{err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, p)
+	})
+	mux.HandleFunc("GET /api/tree", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, src.trees())
+	})
+	mux.HandleFunc("GET /api/connections", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, src.connections())
+	})
+	mux.HandleFunc("GET /api/stats", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, src.stats())
+	})
+
+	static, err := fs.Sub(observerFiles, "observer")
+	if err != nil {
+		panic(err) // the embedded tree is part of the binary
+	}
+	mux.Handle("GET /observe/", http.StripPrefix("/observe/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /observe", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/observe/", http.StatusFound)
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, indexPage)
+	})
+	return mux
+}
+
+const indexPage = `<!doctype html><meta charset="utf-8"><title>enginekit admin</title>
+<h1>enginekit admin</h1><ul>
+<li><a href="/observe/">observer</a>
+<li><a href="/metrics">metrics</a>
+<li><a href="/debug/pprof/">pprof</a>
+<li><a href="/healthz">healthz</a> · <a href="/readyz">readyz</a>
+<li><a href="/api/processes">/api/processes</a> · <a href="/api/tree">/api/tree</a> · <a href="/api/connections">/api/connections</a> · <a href="/api/stats">/api/stats</a>
+</ul>`
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to do
+}
