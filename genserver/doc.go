@@ -42,6 +42,32 @@
 //     visible to anyone (so a restarted incarnation can take it at once).
 //   - Exit signals (StopProcess, Kill, linked exits, supervisor shutdown)
 //     overtake queued messages and are acted on after the current callback.
+//     A process that traps exits gets a linked process's Exit as a message
+//     queued behind what that process sent it before exiting, so between
+//     two processes messages, Down and Exit keep the order they were sent
+//     in, as in OTP.
+//   - Exit reasons: nil is normal; any reason matching ErrShutdown
+//     (errors.Is, so fmt.Errorf("%w: why", ErrShutdown) too: OTP's
+//     {shutdown, Why}) is a shutdown: not logged as a crash, and no reason
+//     to restart a Transient child. Every other reason is a crash, logged
+//     at error level. A shutdown still takes down a linked process that
+//     does not trap exits, as in OTP; only a normal exit spares it.
+//   - Init can refuse the start: an error or p.Stop(reason) makes Spawn
+//     fail with that reason without running Terminate; ErrIgnore starts
+//     nothing and is no crash (OTP's {stop, Reason} and ignore).
+//   - StopProcess and Kill on a process that is gone return ErrNoProcess,
+//     as Cast does (OTP's noproc).
+//
+// # Where it differs from OTP
+//
+//   - Go cannot kill a goroutine, so Kill (and a supervisor's shutdown)
+//     takes effect after the current callback: a callback that never
+//     returns cannot be stopped, and there is no brutal_kill.
+//   - StopProcess on a process that traps exits stops it; it is not turned
+//     into an Exit message.
+//   - No selective receive: messages are handled in arrival order, with
+//     Continue for work that must come first.
+//   - Values are shared, not copied, between processes of one System.
 //
 // # Introspection
 //

@@ -32,6 +32,14 @@ var (
 	ErrBadReply = errors.New("genserver: reply has unexpected type")
 	// ErrAlreadyRunning: a Service's Serve was called while an incarnation is running.
 	ErrAlreadyRunning = errors.New("genserver: service already running")
+	// ErrIgnore, returned by Init (or wrapped in its error), says "do not
+	// start" (OTP's ignore): Spawn returns it and leaves no process, a linked
+	// parent sees a normal exit, nothing is logged, and a supervisor records
+	// the child as not running, with no error and no restart.
+	ErrIgnore = errors.New("genserver: init ignored the start")
+	// ErrInitStopped: Init called Stop(nil), a normal stop before the start
+	// completed (OTP's {stop, normal} from init). Spawn returns it.
+	ErrInitStopped = errors.New("genserver: init stopped normally")
 )
 
 // ExitError is the error of a call whose callee exited before replying. It

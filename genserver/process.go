@@ -1,6 +1,7 @@
 package genserver
 
 import (
+	"errors"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -180,14 +181,17 @@ func (p *Process) push(m message) error {
 	return nil
 }
 
-func (p *Process) signal(s signal) {
+// signal queues an exit signal and reports whether p was alive to take it.
+func (p *Process) signal(s signal) bool {
 	p.mu.Lock()
-	if !p.dead {
-		p.sigs = append(p.sigs, s)
-		p.sigPending.Store(true)
-		p.activateLocked()
+	defer p.mu.Unlock()
+	if p.dead {
+		return false
 	}
-	p.mu.Unlock()
+	p.sigs = append(p.sigs, s)
+	p.sigPending.Store(true)
+	p.activateLocked()
+	return true
 }
 
 func (p *Process) activateLocked() {
@@ -345,11 +349,13 @@ func (p *Process) handleSignals() bool {
 			return true
 		case sigLinkExit:
 			if p.trap.Load() {
-				p.info(Exit{PID: PID{s.from}, Reason: s.reason})
-				if p.stopping {
-					p.terminate(p.stopWhy, true)
-					return true
-				}
+				// The Exit goes behind what is queued, so it comes after
+				// the messages its sender sent before exiting (OTP's
+				// per-pair signal order): they are queued already.
+				p.mu.Lock()
+				p.q.push(&p.sys.segs, message{kind: kExit, msg: Exit{PID: PID{s.from}, Reason: s.reason}})
+				p.queued++
+				p.mu.Unlock()
 			} else if s.reason != nil {
 				// OTP: a non-trapping process exits with the same reason.
 				p.terminate(s.reason, true)
@@ -422,7 +428,7 @@ func (p *Process) terminate(reason error, runTerminate bool) {
 	for ref, w := range monitors {
 		_ = w.push(message{kind: kDown, msg: Down{Ref: ref, PID: PID{p}, Reason: reason}})
 	}
-	if reason != nil && reason != ErrShutdown {
+	if reason != nil && !errors.Is(reason, ErrShutdown) {
 		ev := p.sys.log.Error().Stringer("pid", p.Self()).Str("name", p.name).AnErr("reason", reason)
 		if pe, ok := reason.(*PanicError); ok {
 			ev = ev.Bytes("stack", pe.Stack)

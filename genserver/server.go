@@ -15,7 +15,11 @@ type Server interface {
 
 // Initer is implemented by servers that set themselves up before the process
 // is reported as started. An error stops the process and is returned by
-// Spawn (or Serve).
+// Spawn (or Serve), without running Terminate (OTP's {stop, Reason}); so does
+// calling p.Stop(reason), with ErrInitStopped for a nil reason. Returning
+// ErrIgnore (OTP's ignore) starts nothing and is no crash: Spawn returns it,
+// a linked parent sees a normal exit, and a supervisor keeps the child as not
+// running without restarting it.
 type Initer interface {
 	Init(p *Process) error
 }
@@ -52,7 +56,8 @@ type Down struct {
 }
 
 // Exit is delivered to HandleInfo of a process that traps exits when a linked
-// process exits.
+// process exits. It is queued like a message, behind the messages the exiting
+// process sent before it exited (OTP's per-pair signal order).
 type Exit struct {
 	PID    PID
 	Reason error

@@ -2,6 +2,7 @@ package genserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync/atomic"
@@ -30,7 +31,10 @@ func WithMailboxLimit(n int, policy Overflow) Option {
 
 // Spawn starts an unsupervised process running a fresh Server from factory.
 // It returns once Init has succeeded; an Init error (or panic) is returned
-// and no process remains.
+// and no process remains. Init may also stop the start: calling p.Stop(reason)
+// makes Spawn return reason (ErrInitStopped for nil) without running
+// Terminate, and returning ErrIgnore makes Spawn return it with no process
+// and no crash (OTP's {stop, Reason} and ignore).
 func (s *System) Spawn(factory func() Server, opts ...Option) (PID, error) {
 	var o options
 	for _, opt := range opts {
@@ -78,12 +82,23 @@ func (s *System) start(factory func() Server, o options) (*Process, error) {
 		o.link.mu.Unlock()
 	}
 	if err := p.init(); err != nil {
-		p.terminate(err, false)
+		if errors.Is(err, ErrIgnore) {
+			// OTP's ignore: a normal exit, nothing to report.
+			p.terminate(nil, false)
+		} else {
+			p.terminate(err, false)
+		}
 		return nil, err
 	}
-	if p.stopping { // Init called Stop
-		p.terminate(p.stopWhy, true)
-		return p, nil
+	if p.stopping {
+		// Init called Stop: OTP's {stop, Reason} from init fails the
+		// start with Reason, and terminate does not run.
+		reason := p.stopWhy
+		p.terminate(reason, false)
+		if reason == nil {
+			return nil, ErrInitStopped
+		}
+		return nil, reason
 	}
 	p.mu.Lock()
 	if p.q.n > 0 || len(p.sigs) > 0 || p.cont != nil {

@@ -133,6 +133,10 @@ func (s *System) Stop(ctx context.Context) error {
 
 // StopProcess stops dest with reason (ErrShutdown when nil) after its current
 // callback, runs its Terminate, and waits for it to exit or for ctx to end.
+// A process that is gone already gives ErrNoProcess (OTP's noproc). A reason
+// wrapping ErrShutdown (fmt.Errorf("%w: why", ErrShutdown), OTP's
+// {shutdown, Why}) is a shutdown, not a crash: it is not logged as one, and a
+// Transient child is not restarted for it.
 func (s *System) StopProcess(ctx context.Context, dest Dest, reason error) error {
 	p := dest.resolve(s)
 	if p == nil {
@@ -141,7 +145,9 @@ func (s *System) StopProcess(ctx context.Context, dest Dest, reason error) error
 	if reason == nil {
 		reason = ErrShutdown
 	}
-	p.signal(signal{kind: sigShutdown, reason: reason})
+	if !p.signal(signal{kind: sigShutdown, reason: reason}) {
+		return ErrNoProcess // gone already, as OTP's noproc
+	}
 	select {
 	case <-p.done:
 		return nil
@@ -151,13 +157,17 @@ func (s *System) StopProcess(ctx context.Context, dest Dest, reason error) error
 }
 
 // Kill makes dest exit with ErrKilled after its current callback, whether or
-// not it traps exits. Its Terminate does not run.
+// not it traps exits. Its Terminate does not run. A process that is gone
+// already gives ErrNoProcess. Unlike OTP's kill, a callback that never
+// returns is not interrupted: Go cannot kill a goroutine.
 func (s *System) Kill(dest Dest) error {
 	p := dest.resolve(s)
 	if p == nil {
 		return ErrNoProcess
 	}
-	p.signal(signal{kind: sigKill, reason: ErrKilled})
+	if !p.signal(signal{kind: sigKill, reason: ErrKilled}) {
+		return ErrNoProcess
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/enginekit/enginekit/genserver"
 	"github.com/thejerf/suture/v4"
 )
 
@@ -50,10 +51,17 @@ func decide(restart RestartType, err error) Action {
 		return ActionTerminate
 	case restart == Temporary:
 		return ActionRemove
-	case errors.Is(err, suture.ErrDoNotRestart), restart == Transient && err == nil:
+	case errors.Is(err, suture.ErrDoNotRestart), restart == Transient && isShutdown(err):
 		return ActionKeep
 	}
 	return ActionRestart
+}
+
+// isShutdown reports whether an exit reason is no failure for a Transient child: a normal
+// exit, or a shutdown (OTP's shutdown and {shutdown, Why}: any error matching
+// genserver.ErrShutdown).
+func isShutdown(err error) bool {
+	return err == nil || errors.Is(err, genserver.ErrShutdown)
 }
 
 type childState uint8
@@ -147,6 +155,17 @@ func (c *core) started(ch *child, supervisor bool) {
 	ch.state = running
 	ch.starts++
 	ch.supervisor = supervisor
+}
+
+// ignored records that ch declined to start (OTP's ignore): it is not running, and a
+// Temporary child's spec is removed, as when it exits.
+func (c *core) ignored(ch *child) {
+	ch.state = stopped
+	if ch.spec.Restart == Temporary {
+		if i, _ := c.find(ch.spec.ID); i >= 0 {
+			c.children = slices.Delete(c.children, i, i+1)
+		}
+	}
 }
 
 // terminated records that the supervisor stopped ch on request (TerminateChild).

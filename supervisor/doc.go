@@ -28,9 +28,14 @@
 //
 // # Semantics
 //
-// Exits: a child's Serve returning nil is a normal exit; an error or a panic (recovered,
-// reported as a *PanicError with its stack) is abnormal. Permanent children are restarted
-// after any exit, Transient ones after an abnormal exit, Temporary ones never. An error
+// Exits: a child's Serve returning nil is a normal exit; an error matching
+// genserver.ErrShutdown (OTP's shutdown and {shutdown, Why}) is a shutdown; any other error
+// or a panic (recovered, reported as a *PanicError with its stack) is abnormal. Permanent
+// children are restarted after any exit, Transient ones after an abnormal exit (not after
+// a normal exit or a shutdown), Temporary ones never. A child that declines to start (its
+// ServeReady returns an error matching genserver.ErrIgnore before it is ready, as a genserver
+// whose Init returns genserver.ErrIgnore does: OTP's ignore) is kept as not running, with
+// no error and no restart (ChildIgnored). An error
 // matching suture.ErrDoNotRestart is not restarted; one matching
 // suture.ErrTerminateSupervisorTree stops the supervisor, whose Serve returns an error that
 // still matches it, so the tree stops. A child stopped by its supervisor has not failed,
@@ -45,11 +50,14 @@
 // Restart intensity: when a restart would make more than Spec.MaxRestarts restarts within
 // Spec.Period (3 in 5s by default), the supervisor stops its children and Serve returns an
 // error matching ErrMaxRestarts and the child's exit reason, so its parent decides. It never
-// backs off and waits.
+// backs off and waits. The error also matches genserver.ErrShutdown, as OTP's supervisor
+// exits with reason shutdown: a parent restarts a Permanent child supervisor that gave up,
+// not a Transient one.
 //
 // Shutdown: each child is cancelled and waited for up to its ChildSpec.Shutdown, in
-// reverse start order. Go cannot kill a goroutine: a child still running after its
-// Shutdown is reported (StopTimeout) and left behind, and the supervisor goes on.
+// reverse start order. Go cannot kill a goroutine, so there is no brutal_kill: a child
+// still running after its Shutdown is reported (StopTimeout) and left behind, and the
+// supervisor goes on.
 //
 // Where this package differs from OTP: one_for_all and rest_for_one restart only the
 // siblings that were running, so a child that was terminated or finished stays so; a child

@@ -3,6 +3,9 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/enginekit/enginekit/genserver"
 )
 
 var (
@@ -15,7 +18,9 @@ var (
 
 	// ErrMaxRestarts is matched by the error Serve returns when it gave up because its
 	// children needed more restarts than MaxRestarts within Period. The error also wraps
-	// the exit reason of the child whose restart was one too many.
+	// the exit reason of the child whose restart was one too many, and matches
+	// genserver.ErrShutdown: OTP's supervisor exits with reason shutdown then, so a parent
+	// restarts a Permanent child supervisor and leaves a Transient one stopped.
 	ErrMaxRestarts = errors.New("supervisor: too many restarts")
 
 	// ErrStartFailed is matched by the error of a child that failed to start: its Start
@@ -49,4 +54,29 @@ func startError(id string, err error) error {
 		return fmt.Errorf("%w: child %q returned before it was ready", ErrStartFailed, id)
 	}
 	return fmt.Errorf("%w: child %q: %w", ErrStartFailed, id, err)
+}
+
+// maxRestartsError is the error of a supervisor past its restart intensity.
+type maxRestartsError struct {
+	msg   string
+	cause error // the exit reason of the child whose restart was one too many
+}
+
+func maxRestarts(cause error, child string, max int, period time.Duration) error {
+	msg := fmt.Sprintf("%v (more than %d in %v): child %q", ErrMaxRestarts, max, period, child)
+	if cause == nil {
+		msg += " exited normally"
+	} else {
+		msg += ": " + cause.Error()
+	}
+	return &maxRestartsError{msg: msg, cause: cause}
+}
+
+func (e *maxRestartsError) Error() string { return e.msg }
+
+func (e *maxRestartsError) Unwrap() error { return e.cause }
+
+// Is matches ErrMaxRestarts, and genserver.ErrShutdown as OTP's exit reason shutdown.
+func (e *maxRestartsError) Is(target error) bool {
+	return target == ErrMaxRestarts || target == genserver.ErrShutdown
 }

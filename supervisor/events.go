@@ -10,7 +10,7 @@ import (
 )
 
 // Event is something a supervisor reports to its Spec.EventHook: one of ChildStarted,
-// ChildExited, ChildStopped, StopTimeout, StartFailed and SupervisorFailed.
+// ChildIgnored, ChildExited, ChildStopped, StopTimeout, StartFailed and SupervisorFailed.
 type Event interface {
 	fmt.Stringer
 	event()
@@ -20,6 +20,14 @@ type Event interface {
 type ChildStarted struct {
 	Supervisor, Child string
 	Restarts          int // starts before this one, in this run of the supervisor
+}
+
+// ChildIgnored reports that a child declined to start (OTP's ignore: its ServeReady returned
+// an error matching genserver.ErrIgnore before it was ready, as a genserver whose Init returns
+// genserver.ErrIgnore does). The child is kept as not running; it is no failure and is not
+// restarted.
+type ChildIgnored struct {
+	Supervisor, Child string
 }
 
 // ChildExited reports that a running child exited on its own, or that a restart failed to
@@ -59,6 +67,7 @@ type SupervisorFailed struct {
 }
 
 func (ChildStarted) event()     {}
+func (ChildIgnored) event()     {}
 func (ChildExited) event()      {}
 func (ChildStopped) event()     {}
 func (StopTimeout) event()      {}
@@ -70,6 +79,10 @@ func (e ChildStarted) String() string {
 		return fmt.Sprintf("supervisor %q: child %q restarted (restarts: %d)", e.Supervisor, e.Child, e.Restarts)
 	}
 	return fmt.Sprintf("supervisor %q: child %q started", e.Supervisor, e.Child)
+}
+
+func (e ChildIgnored) String() string {
+	return fmt.Sprintf("supervisor %q: child %q ignored its start", e.Supervisor, e.Child)
 }
 
 func (e ChildExited) String() string {
@@ -97,7 +110,8 @@ func (e SupervisorFailed) String() string {
 }
 
 // LogEvents returns an EventHook that logs supervisor events to log: failures at error
-// level, stop timeouts at warn, starts and normal exits at info, stops at debug. A panic's
+// level, stop timeouts at warn, starts, ignored starts, normal exits and shutdowns (errors
+// matching genserver.ErrShutdown) at info, stops at debug. A panic's
 // stack goes in the "stack" field.
 func LogEvents(log zerolog.Logger) func(Event) {
 	return func(e Event) {
@@ -107,9 +121,12 @@ func LogEvents(log zerolog.Logger) func(Event) {
 		case ChildStarted:
 			ev = log.Info().Str("supervisor", e.Supervisor).Str("child", e.Child).Int("restarts", e.Restarts)
 			msg = "child started"
+		case ChildIgnored:
+			ev = log.Info().Str("supervisor", e.Supervisor).Str("child", e.Child)
+			msg = "child ignored its start"
 		case ChildExited:
-			if e.Err == nil && e.Action != ActionEscalate {
-				ev = log.Info()
+			if isShutdown(e.Err) && e.Action != ActionEscalate {
+				ev = log.Info().AnErr("error", e.Err)
 			} else {
 				ev = withStack(log.Error().Err(e.Err), e.Err)
 			}

@@ -27,6 +27,12 @@ func TestLogEvents(t *testing.T) {
 		ChildExited{Supervisor: "s", Child: "c", Action: ActionKeep},
 		map[string]any{"level": "info", "supervisor": "s", "child": "c", "action": "keep", "message": "child exited"},
 	}, {
+		ChildExited{Supervisor: "s", Child: "c", Err: shutdownWhy, Action: ActionKeep},
+		map[string]any{"level": "info", "supervisor": "s", "child": "c", "error": "genserver: shutdown: drained", "action": "keep", "message": "child exited"},
+	}, {
+		ChildIgnored{Supervisor: "s", Child: "c"},
+		map[string]any{"level": "info", "supervisor": "s", "child": "c", "message": "child ignored its start"},
+	}, {
 		ChildStopped{Supervisor: "s", Child: "c"},
 		map[string]any{"level": "debug", "supervisor": "s", "child": "c", "message": "child stopped"},
 	}, {
@@ -101,6 +107,7 @@ func TestEventStrings(t *testing.T) {
 		{ChildExited{Supervisor: "s", Child: "c", Err: errBoom, Action: ActionEscalate}, `supervisor "s": child "c" exited with error: boom (action: escalate)`},
 		{ChildExited{Supervisor: "s", Child: "c", Action: ActionKeep}, `supervisor "s": child "c" exited normally (action: keep)`},
 		{ChildStopped{Supervisor: "s", Child: "c"}, `supervisor "s": child "c" stopped`},
+		{ChildIgnored{Supervisor: "s", Child: "c"}, `supervisor "s": child "c" ignored its start`},
 		{StopTimeout{Supervisor: "s", Child: "c", Timeout: time.Second}, `supervisor "s": child "c" did not stop within 1s; left running`},
 		{StartFailed{Supervisor: "s", Child: "c", Err: errBoom}, `supervisor "s": child "c" failed to start: boom`},
 		{SupervisorFailed{Supervisor: "s", Err: errBoom}, `supervisor "s" failed: boom`},

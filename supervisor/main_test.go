@@ -90,6 +90,8 @@ func (j *journal) hook(e Event) {
 		} else {
 			j.add("start " + e.Child)
 		}
+	case ChildIgnored:
+		j.add("ignore " + e.Child)
 	case ChildExited:
 		j.add(fmt.Sprintf("exit %s %v", e.Child, e.Action))
 	case ChildStopped:

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/enginekit/enginekit/genserver"
 	"github.com/thejerf/suture/v4"
 )
 
@@ -186,11 +187,7 @@ func (r *run) exited(ctx context.Context, id string, err error) error {
 		r.emit(ChildExited{Supervisor: r.s.spec.Name, Child: id, Err: err, Action: action})
 		switch action {
 		case ActionEscalate:
-			limit := fmt.Sprintf("more than %d in %v", r.core.maxRestarts, r.core.period)
-			if err == nil {
-				return fmt.Errorf("%w (%s): child %q exited normally", ErrMaxRestarts, limit, id)
-			}
-			return fmt.Errorf("%w (%s): child %q: %w", ErrMaxRestarts, limit, id, err)
+			return maxRestarts(err, id, r.core.maxRestarts, r.core.period)
 		case ActionTerminate:
 			return fmt.Errorf("supervisor: terminated by child %q: %w", id, err)
 		}
@@ -232,6 +229,12 @@ func (r *run) start(ctx, callCtx context.Context, ch *child) error {
 		select {
 		case <-p.ready: // it started, then exited at once: that exit is on its way
 		default:
+			if errors.Is(p.err, genserver.ErrIgnore) {
+				r.core.ignored(ch)
+				r.publish()
+				r.emit(ChildIgnored{Supervisor: r.s.spec.Name, Child: id})
+				return nil
+			}
 			return startError(id, p.err)
 		}
 	case <-ctx.Done():

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enginekit/enginekit/genserver"
 	"github.com/thejerf/suture/v4"
 )
 
@@ -108,6 +109,8 @@ func TestRestartTypes(t *testing.T) {
 		{Transient, nil, ActionKeep},
 		{Transient, errBoom, ActionRestart},
 		{Transient, doNotRestart, ActionKeep},
+		{Transient, shutdownWhy, ActionKeep}, // OTP: {shutdown, Why} is no failure for a transient child
+		{Permanent, shutdownWhy, ActionRestart},
 		{Temporary, nil, ActionRemove},
 		{Temporary, errBoom, ActionRemove},
 	} {
@@ -246,6 +249,10 @@ func TestMaxRestarts(t *testing.T) {
 			err := s.wait(t)
 			if !errors.Is(err, ErrMaxRestarts) || err.Error() != tc.want {
 				t.Fatalf("Serve returned %v", err)
+			}
+			// OTP: a supervisor past its intensity exits with reason shutdown.
+			if !errors.Is(err, genserver.ErrShutdown) {
+				t.Fatalf("Serve returned %v, which does not match genserver.ErrShutdown", err)
 			}
 			expect(t, j.take(t, 9),
 				"start a", "start b", "exit b restart",

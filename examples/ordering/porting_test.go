@@ -125,7 +125,7 @@ func (s *Starter) Init(p *genserver.Process) error {
 	case "stop":
 		return errors.New("no config") // {:stop, :no_config}: Spawn returns the error
 	case "ignore":
-		p.Stop(nil) // :ignore: started, and gone at once with a normal exit
+		return genserver.ErrIgnore // :ignore: Spawn returns it, no process, no crash
 	}
 	return nil // {:ok, state}
 }
@@ -145,7 +145,7 @@ func Example_init() {
 	// Output:
 	// ok: err=<nil> alive=true
 	// stop: err=no config alive=false
-	// ignore: err=<nil> alive=false
+	// ignore: err=genserver: init ignored the start alive=false
 }
 
 // Ticker uses Process.send_after and Process.cancel_timer.
