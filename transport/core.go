@@ -299,12 +299,12 @@ func (c *core) learn(acts []action, id connID, engine keyholder.Address, filter 
 // proxyStarted: the driver spawned engine's proxy as pid (or failed: zero
 // pid), after an actStartProxy. orphan reports a proxy the core no longer
 // wants (forgotten meanwhile): the driver stops it quietly.
-func (c *core) proxyStarted(acts []action, engine keyholder.Address, pid genserver.PID) (_ []action, orphan bool) {
+func (c *core) proxyStarted(acts []action, engine keyholder.Address, pid genserver.PID, ok bool) (_ []action, orphan bool) {
 	px := c.proxies[engine]
 	if px == nil || px.started {
-		return acts, !pid.IsZero() && (px == nil || px.pid != pid)
+		return acts, ok
 	}
-	if pid.IsZero() { // the name is taken: we cannot stand in for it
+	if !ok { // the name is taken: we cannot stand in for it
 		c.drop(dropLearnRefused)
 		for _, r := range px.routes {
 			delete(r.learned, engine)

@@ -295,10 +295,9 @@ func (t *Transport) spawnProxy(engine keyholder.Address, filter []byte) (genserv
 func (t *Transport) proxyStarted(engine keyholder.Address, pid genserver.PID, err error) {
 	if err != nil {
 		t.log.Warn().Err(err).Stringer("engine", engine).Msg("learn refused")
-		pid = genserver.PID{}
 	}
 	t.mu.Lock()
-	acts, orphan := t.core.proxyStarted(nil, engine, pid)
+	acts, orphan := t.core.proxyStarted(nil, engine, pid, err == nil)
 	t.mu.Unlock()
 	if orphan {
 		t.stopProxy(engine, pid, true)
