@@ -84,6 +84,22 @@ type Config struct {
 	// dropped silently (counted in Stats.DroppedAuth) until then. Default 16.
 	MaxBadBatches int
 
+	// Credential is sent to the peer in our hello: an opaque statement
+	// about this node, at most wire.MaxCredentialSize (8 KiB) bytes, that
+	// the peer's AdmitCredential may admit us by (a cluster membership
+	// certificate). Default none. Peers that predate credentials ignore it.
+	Credential []byte
+
+	// AdmitCredential, when set, gives a Listener a second chance to admit
+	// a client whose router its AcceptPolicy refused: the connection goes on
+	// to the hello exchange, and is admitted if AdmitCredential approves the
+	// credential of the client's hello (empty if it sent none) for the
+	// router TLS authenticated; else the client is sent a go-away (refused)
+	// and the handshake fails with ErrNotAccepted. It may be called
+	// concurrently and must not block. Dialers do not use it: they pin the
+	// router they dial.
+	AdmitCredential func(router keyholder.Address, credential []byte) bool
+
 	// Deliver receives each envelope that passed authentication and the
 	// replay check, in the order the peer sent them, on the connection's
 	// reader goroutine. env and env.Payload are valid only until Deliver
@@ -203,6 +219,8 @@ func (c Config) Verify() error {
 		return bad("negative timeout")
 	case c.IdleTimeout < 4*time.Millisecond:
 		return bad("IdleTimeout %v too short", c.IdleTimeout)
+	case len(c.Credential) > wire.MaxCredentialSize:
+		return bad("Credential of %d bytes, limit %d", len(c.Credential), wire.MaxCredentialSize)
 	case c.MaxBadBatches < 0:
 		return bad("negative MaxBadBatches")
 	case c.Backoff.Min < 0 || c.Backoff.Max < c.Backoff.Min:

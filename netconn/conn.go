@@ -1,6 +1,7 @@
 package netconn
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -42,6 +43,10 @@ type Conn struct {
 	mode    wire.AuthMode
 	tagSize int
 	mac     *keyholder.MACSession
+	// The peer's hello credential, and whether the server must admit the
+	// client by it (its AcceptPolicy refused the router).
+	peerCred          []byte
+	admitByCredential bool
 
 	q sendQueue
 
@@ -124,6 +129,7 @@ func prepare(cfg Config) (*Config, *ReplayGuard, error) {
 		return nil, nil, err
 	}
 	cfg = cfg.withDefaults()
+	cfg.Credential = bytes.Clone(cfg.Credential)
 	guard := cfg.Replay
 	if guard == nil {
 		guard = mustReplayGuard()
@@ -140,6 +146,17 @@ func (c *Conn) PeerRouter() keyholder.Address {
 		return c.peer
 	default:
 		return keyholder.Address{}
+	}
+}
+
+// PeerCredential returns the credential the peer sent in its hello (nil if
+// none, or before the connection is up). Do not modify it.
+func (c *Conn) PeerCredential() []byte {
+	select {
+	case <-c.up:
+		return c.peerCred
+	default:
+		return nil
 	}
 }
 

@@ -39,8 +39,12 @@
 // makes from the router's ed25519 key; peers are identified by that key
 // alone. The dialer pins the router it expects; the listener asks its
 // AcceptPolicy. Then each side sends a hello (version, auth mode, maximum
-// frame size); a mismatch closes the connection with a reason on both
-// sides. Config.HandshakeTimeout bounds all of it.
+// frame size, and an optional opaque credential, Config.Credential); a
+// mismatch closes the connection with a reason on both sides. A listener
+// with Config.AdmitCredential also admits a router its AcceptPolicy refused
+// if that approves the credential of its hello (cluster admission);
+// Conn.PeerCredential returns what the peer sent. Config.HandshakeTimeout
+// bounds all of it.
 //
 // # Sending
 //

@@ -62,8 +62,9 @@ func (c *Conn) handshake(ctx context.Context) (err error) {
 		}
 	}
 
-	c.fr = wire.NewFrameReader(c.tls, c.cfg.MaxFrameSize)
-	ours := wire.Hello{Version: wire.Version, Auth: c.mode, MaxFrameSize: uint32(c.cfg.MaxFrameSize)}
+	// A hello may be longer than a small max frame size (spec.md §3).
+	c.fr = wire.NewFrameReader(c.tls, max(c.cfg.MaxFrameSize, wire.MaxHelloSize+1))
+	ours := wire.Hello{Version: wire.Version, Auth: c.mode, MaxFrameSize: uint32(c.cfg.MaxFrameSize), Credential: c.cfg.Credential}
 	var theirs wire.Hello
 	if c.server {
 		// The client speaks first, so the server can refuse with a reason.
@@ -81,6 +82,8 @@ func (c *Conn) handshake(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	c.fr.SetMaxFrameSize(c.cfg.MaxFrameSize)
+	c.peerCred = theirs.Credential
 	if !stop() {
 		return ctx.Err()
 	}
@@ -110,6 +113,9 @@ func (c *Conn) readHello() (wire.Hello, error) {
 		if err == nil {
 			err = c.checkHello(h)
 		}
+		if err == nil && c.admitByCredential {
+			err = c.admit(h.Credential)
+		}
 		if err != nil {
 			_, _ = c.tls.Write(wire.AppendGoAway(nil, wire.GoAway{Code: wire.GoAwayRefused, Reason: err.Error()}))
 		}
@@ -134,6 +140,19 @@ func (c *Conn) checkHello(h wire.Hello) error {
 	return nil
 }
 
+// admit decides, from the credential in its hello, on a client whose
+// router the AcceptPolicy refused.
+func (c *Conn) admit(credential []byte) error {
+	if c.cfg.AdmitCredential(c.peer, credential) {
+		c.log.Debug().Str("peer", c.peer.String()).Msg("admitted by credential")
+		return nil
+	}
+	if len(credential) == 0 {
+		return fmt.Errorf("%w: %w: %v, and no credential", ErrHandshake, ErrNotAccepted, c.peer)
+	}
+	return fmt.Errorf("%w: %w: %v, and its credential is refused", ErrHandshake, ErrNotAccepted, c.peer)
+}
+
 func (c *Conn) serverTLS() *tls.Config {
 	kh := c.cfg.Keyholder
 	return &tls.Config{
@@ -152,7 +171,11 @@ func (c *Conn) serverTLS() *tls.Config {
 				return err
 			}
 			if !c.accept(peer) {
-				return fmt.Errorf("%w: %w: %v", ErrHandshake, ErrNotAccepted, peer)
+				if c.cfg.AdmitCredential == nil {
+					return fmt.Errorf("%w: %w: %v", ErrHandshake, ErrNotAccepted, peer)
+				}
+				// Decided on the credential in its hello (admit).
+				c.admitByCredential = true
 			}
 			return nil
 		},

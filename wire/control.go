@@ -65,26 +65,67 @@ type Hello struct {
 	// MaxFrameSize is the longest frame the sender of the hello accepts; the
 	// other side must not send longer ones.
 	MaxFrameSize uint32
+	// Credential is an optional opaque statement about the sender, at most
+	// MaxCredentialSize bytes, for admission by the receiver (a cluster
+	// membership certificate, spec.md). Empty means none; a hello with one
+	// carries it in an extension (spec.md §3.1).
+	Credential []byte
 }
 
-// HelloSize is the length of a version 1 hello body.
-const HelloSize = 12
+// Hello sizes and extensions (spec.md §3).
+const (
+	// HelloSize is the length of the fixed part of a hello body, all of a
+	// hello without extensions.
+	HelloSize = 12
+	// MaxHelloSize is the longest hello body, extensions included. A
+	// receiver accepts a HELLO frame this long whatever its max frame size.
+	MaxHelloSize = 16384
+	// MaxCredentialSize is the longest credential a hello may carry.
+	MaxCredentialSize = 8192
 
-// AppendHello appends h as a whole hello frame.
+	// HelloFlagExtensions, in the hello's flags, says that extensions
+	// follow the fixed part.
+	HelloFlagExtensions = 0x0001
+	// HelloExtCredential is the extension type of Hello.Credential.
+	HelloExtCredential = 1
+	// helloExtHeader is an extension's type (2) and length (2).
+	helloExtHeader = 4
+)
+
+// AppendHello appends h as a whole hello frame. A credential goes into an
+// extension; one over MaxCredentialSize makes a hello that receivers
+// refuse (netconn's Config.Verify prevents that).
 func AppendHello(dst []byte, h Hello) []byte {
-	dst = AppendFrameHeader(dst, FrameHello, HelloSize)
+	n, flags := HelloSize, uint16(0)
+	if len(h.Credential) > 0 {
+		n += helloExtHeader + len(h.Credential)
+		flags |= HelloFlagExtensions
+	}
+	dst = AppendFrameHeader(dst, FrameHello, n)
 	dst = append(dst, Magic...)
-	dst = append(dst, h.Version, byte(h.Auth), 0, 0)
-	return binary.BigEndian.AppendUint32(dst, h.MaxFrameSize)
+	dst = append(dst, h.Version, byte(h.Auth))
+	dst = binary.BigEndian.AppendUint16(dst, flags)
+	dst = binary.BigEndian.AppendUint32(dst, h.MaxFrameSize)
+	if len(h.Credential) > 0 {
+		dst = binary.BigEndian.AppendUint16(dst, HelloExtCredential)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(h.Credential)))
+		dst = append(dst, h.Credential...)
+	}
+	return dst
 }
 
-// ParseHello parses a hello body. It checks the magic, the auth mode and the
-// frame size range; comparing the version is left to the caller, which can
-// then say which versions disagree. Bytes after the first HelloSize are
-// ignored, so later versions may extend the hello.
+// ParseHello parses a hello body. It checks the magic, the auth mode, the
+// frame size range and, when the extensions flag is set, the extensions;
+// comparing the version is left to the caller, which can then say which
+// versions disagree. Without the extensions flag, bytes after the first
+// HelloSize are ignored, as version 1 has always done. The credential is
+// copied out of body, after its length has been checked.
 func ParseHello(body []byte) (Hello, error) {
 	if len(body) < HelloSize {
 		return Hello{}, fmt.Errorf("%w: %d bytes, want at least %d", ErrBadHello, len(body), HelloSize)
+	}
+	if len(body) > MaxHelloSize {
+		return Hello{}, fmt.Errorf("%w: %d bytes, limit %d", ErrBadHello, len(body), MaxHelloSize)
 	}
 	if string(body[:4]) != Magic {
 		return Hello{}, fmt.Errorf("%w: magic %q, want %q", ErrBadHello, body[:4], Magic)
@@ -99,6 +140,33 @@ func ParseHello(body []byte) (Hello, error) {
 	}
 	if h.MaxFrameSize < MinFrameSize || h.MaxFrameSize > MaxFrameSizeLimit {
 		return h, fmt.Errorf("%w: max frame size %d outside [%d, %d]", ErrBadHello, h.MaxFrameSize, MinFrameSize, MaxFrameSizeLimit)
+	}
+	if binary.BigEndian.Uint16(body[6:8])&HelloFlagExtensions == 0 {
+		return h, nil
+	}
+	seen := false
+	for ext := body[HelloSize:]; len(ext) > 0; {
+		if len(ext) < helloExtHeader {
+			return h, fmt.Errorf("%w: %d bytes left, too few for an extension", ErrBadHello, len(ext))
+		}
+		typ, n := binary.BigEndian.Uint16(ext), int(binary.BigEndian.Uint16(ext[2:]))
+		ext = ext[helloExtHeader:]
+		if n > len(ext) {
+			return h, fmt.Errorf("%w: extension %d of %d bytes, %d left", ErrBadHello, typ, n, len(ext))
+		}
+		if typ == HelloExtCredential {
+			switch {
+			case seen:
+				return h, fmt.Errorf("%w: two credentials", ErrBadHello)
+			case n == 0 || n > MaxCredentialSize:
+				return h, fmt.Errorf("%w: credential of %d bytes, want 1 to %d", ErrBadHello, n, MaxCredentialSize)
+			}
+			seen = true
+			h.Credential = append([]byte(nil), ext[:n]...)
+		}
+		// Unknown extension types are skipped, so later ones can be added
+		// without a new version.
+		ext = ext[n:]
 	}
 	return h, nil
 }

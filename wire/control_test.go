@@ -26,7 +26,7 @@ func TestHello(t *testing.T) {
 		t.Fatalf("%v %d", typ, len(body))
 	}
 	got, err := wire.ParseHello(append(body, "future extension"...))
-	if err != nil || got != h {
+	if err != nil || !equalHello(got, h) {
 		t.Fatalf("%+v %v", got, err)
 	}
 	bad := func(mut func(b []byte) []byte) error {
@@ -49,6 +49,70 @@ func TestHello(t *testing.T) {
 	// Another version parses, so the caller can report the mismatch.
 	if h2, err := wire.ParseHello(wire.AppendHello(nil, wire.Hello{Version: 7, Auth: 99, MaxFrameSize: 1 << 20})[5:]); err != nil || h2.Version != 7 {
 		t.Fatalf("%+v %v", h2, err)
+	}
+}
+
+func equalHello(a, b wire.Hello) bool {
+	return a.Version == b.Version && a.Auth == b.Auth && a.MaxFrameSize == b.MaxFrameSize && bytes.Equal(a.Credential, b.Credential)
+}
+
+// A credential travels in an extension, which a receiver of version 1
+// without extensions ignores (it is past the 12th byte, and the flag is
+// ignored), and a receiver with them parses strictly.
+func TestHelloCredential(t *testing.T) {
+	cred := []byte("a cluster certificate")
+	h := wire.Hello{Version: wire.Version, Auth: wire.AuthSignatures, MaxFrameSize: 1 << 20, Credential: cred}
+	typ, body := readOne(t, wire.AppendHello(nil, h))
+	if typ != wire.FrameHello || len(body) != wire.HelloSize+4+len(cred) {
+		t.Fatalf("%v %d", typ, len(body))
+	}
+	got, err := wire.ParseHello(body)
+	if err != nil || !equalHello(got, h) {
+		t.Fatalf("%+v %v", got, err)
+	}
+	body[wire.HelloSize+4] = 'A' // the credential was copied out
+	if got.Credential[0] != 'a' {
+		t.Fatal("credential aliases the frame")
+	}
+	// An old receiver's view: the first 12 bytes alone are a valid hello.
+	old, err := wire.ParseHello(body[:wire.HelloSize])
+	if err == nil {
+		if old.Credential != nil || old.MaxFrameSize != h.MaxFrameSize {
+			t.Fatalf("%+v", old)
+		}
+	} else {
+		t.Fatal(err)
+	}
+	// Unknown extensions are skipped, before and after the credential.
+	ext := func(typ uint16, val []byte) []byte {
+		return append([]byte{byte(typ >> 8), byte(typ), byte(len(val) >> 8), byte(len(val))}, val...)
+	}
+	base := append([]byte(nil), body[:wire.HelloSize]...)
+	withExt := func(exts ...[]byte) []byte {
+		b := append([]byte(nil), base...)
+		for _, e := range exts {
+			b = append(b, e...)
+		}
+		return b
+	}
+	if got, err := wire.ParseHello(withExt(ext(77, []byte("x")), ext(1, cred), ext(9, nil))); err != nil || !bytes.Equal(got.Credential, cred) {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for name, b := range map[string][]byte{
+		"two credentials":  withExt(ext(1, cred), ext(1, cred)),
+		"empty credential": withExt(ext(1, nil)),
+		"long credential":  withExt(ext(1, make([]byte, wire.MaxCredentialSize+1))),
+		"truncated header": withExt([]byte{0, 1, 0}),
+		"truncated value":  withExt(ext(1, cred)[:10]),
+		"hello over limit": withExt(ext(5, make([]byte, 65535)))[:wire.MaxHelloSize+1],
+		"trailing garbage": withExt(ext(1, cred), []byte{0xff}),
+	} {
+		if _, err := wire.ParseHello(b); !errors.Is(err, wire.ErrBadHello) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if got, err := wire.ParseHello(withExt(ext(1, make([]byte, wire.MaxCredentialSize)))); err != nil || len(got.Credential) != wire.MaxCredentialSize {
+		t.Fatalf("largest credential: %v", err)
 	}
 }
 

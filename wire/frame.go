@@ -87,6 +87,11 @@ func clampFrameSize(n int) int {
 	return max(MinFrameSize, min(n, MaxFrameSizeLimit))
 }
 
+// SetMaxFrameSize changes the largest frame length fr accepts from the next
+// ReadFrame on (clamped as in NewFrameReader). netconn reads the hello,
+// which may be longer than a small max frame size, with a larger one.
+func (fr *FrameReader) SetMaxFrameSize(n int) { fr.max = clampFrameSize(n) }
+
 // MaxFrameSize returns the largest frame length fr accepts.
 func (fr *FrameReader) MaxFrameSize() int { return fr.max }
 

@@ -15,6 +15,7 @@ import (
 
 func FuzzReadFrame(f *testing.F) {
 	f.Add(wire.AppendHello(nil, wire.Hello{Version: 1, Auth: wire.AuthMACs, MaxFrameSize: 1 << 20}))
+	f.Add(wire.AppendHello(nil, wire.Hello{Version: 1, Auth: wire.AuthSignatures, MaxFrameSize: 1 << 20, Credential: []byte("credential")}))
 	f.Add(wire.AppendPing(wire.AppendPong(nil, 1), 2))
 	f.Add(wire.AppendGoAway(nil, wire.GoAway{Code: wire.GoAwayNormal, Reason: "bye"}))
 	f.Add(wire.AppendBatch(nil, addr(1), 1, sampleEnvelopes(), wire.SignatureSize))
@@ -51,6 +52,35 @@ func FuzzReadFrame(f *testing.F) {
 			case wire.FrameBatch:
 				decodeAll(t, body, wire.MACSize)
 			}
+		}
+	})
+}
+
+// FuzzParseHello: any body parses or fails with ErrBadHello; what parses
+// re-encodes to a hello that parses the same.
+func FuzzParseHello(f *testing.F) {
+	plain := wire.AppendHello(nil, wire.Hello{Version: 1, Auth: wire.AuthMACs, MaxFrameSize: 1 << 20})[wire.FrameHeaderSize:]
+	cred := wire.AppendHello(nil, wire.Hello{Version: 1, Auth: wire.AuthSignatures, MaxFrameSize: 4096, Credential: []byte("cert")})[wire.FrameHeaderSize:]
+	f.Add(plain)
+	f.Add(cred)
+	f.Add(append(append([]byte(nil), cred...), 0, 9, 0, 2, 'x', 'y'))
+	f.Add(append(append([]byte(nil), cred...), 0, 1, 0, 1, 'z'))
+	f.Add(append(append([]byte(nil), cred[:wire.HelloSize]...), 0, 1, 0xff, 0xff))
+	f.Add(append(append([]byte(nil), plain...), "ignored"...))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		h, err := wire.ParseHello(body)
+		if err != nil {
+			if !errors.Is(err, wire.ErrBadHello) {
+				t.Fatalf("unexpected error class: %v", err)
+			}
+			return
+		}
+		if len(h.Credential) > wire.MaxCredentialSize {
+			t.Fatalf("credential of %d bytes", len(h.Credential))
+		}
+		again, err := wire.ParseHello(wire.AppendHello(nil, h)[wire.FrameHeaderSize:])
+		if err != nil || again.Version != h.Version || again.Auth != h.Auth || again.MaxFrameSize != h.MaxFrameSize || !bytes.Equal(again.Credential, h.Credential) {
+			t.Fatalf("round trip: %+v -> %+v, %v", h, again, err)
 		}
 	})
 }
