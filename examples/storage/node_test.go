@@ -2,17 +2,21 @@ package storage_test
 
 import (
 	"context"
-	"github.com/enginekit/enginekit/internal/nodetest"
 	"strings"
 	"testing"
 
 	"github.com/enginekit/enginekit/examples/storage"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/netconn"
+	"github.com/enginekit/enginekit/testkit"
+	"github.com/enginekit/enginekit/wire"
 )
 
-func newNode(t *testing.T, name string, auth netconn.Auth) *nodetest.Node {
-	return nodetest.New(t, name, auth, storage.Register)
+// newPair starts two connected nodes, a and b, that know the example's
+// payload types.
+func newPair(t *testing.T, network string, auth netconn.Auth) (a, b *testkit.Node) {
+	c := testkit.Start(t, testkit.Options{Network: testkit.Network(network), Auth: auth, Register: []func(*wire.Registry) error{storage.Register}})
+	return c.Nodes[0], c.Nodes[1]
 }
 
 func TestAcrossNodes(t *testing.T) {
@@ -21,35 +25,34 @@ func TestAcrossNodes(t *testing.T) {
 		auth    netconn.Auth
 	}{{"tcp", netconn.Signatures}, {"unix", netconn.MACs}} {
 		t.Run(s.network+"/"+s.auth.String(), func(t *testing.T) {
-			a, b := newNode(t, "a", s.auth), newNode(t, "b", s.auth)
+			a, b := newPair(t, s.network, s.auth)
 			ev := newEvents()
-			kvAddr, _, err := b.Tr.SpawnEngine("kv", ev.factory(storage.Config{}))
+			kvAddr, _, err := b.Transport().SpawnEngine("kv", ev.factory(storage.Config{}))
 			if err != nil {
 				t.Fatal(err)
 			}
 			kv := genserver.Name(kvAddr.String())
 			changes := make(chan storage.Changed, 16)
-			wAddr, w, err := a.Tr.SpawnEngine("watcher", newRelay(kv, changes))
+			wAddr, w, err := a.Transport().SpawnEngine("watcher", newRelay(kv, changes))
 			if err != nil {
 				t.Fatal(err)
 			}
-			nodetest.Connect(t, a, b, s.network)
 			a.WaitLearn(t, kvAddr)
 			b.WaitLearn(t, wAddr)
 			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 			defer cancel()
 
 			// Versioned writes and reads from a.
-			first := put(t, a.Sys, kv, "k", "v1")
+			first := put(t, a.System(), kv, "k", "v1")
 			if !entryIs(first, "k", "v1", 1) {
 				t.Fatalf("put from a: %+v", first)
 			}
-			second := call[storage.Entry](t, a.Sys, kv, storage.Put{Key: "k", Value: []byte("v2"), IfVersion: first.Version})
-			if e := get(t, b.Sys, kv, "k"); !entryIs(e, "k", "v2", second.Version) {
+			second := call[storage.Entry](t, a.System(), kv, storage.Put{Key: "k", Value: []byte("v2"), IfVersion: first.Version})
+			if e := get(t, b.System(), kv, "k"); !entryIs(e, "k", "v2", second.Version) {
 				t.Fatalf("get on b: %+v", e)
 			}
 			// A handler's error crosses the wire as its text.
-			_, err = a.Sys.Call(ctx, kv, storage.Put{Key: "k", IfVersion: first.Version})
+			_, err = a.System().Call(ctx, kv, storage.Put{Key: "k", IfVersion: first.Version})
 			if err == nil || !strings.Contains(err.Error(), storage.ErrVersionMismatch.Error()) {
 				t.Fatalf("stale compare-and-set from a: %v", err)
 			}
@@ -59,7 +62,7 @@ func TestAcrossNodes(t *testing.T) {
 			for _, tc := range []struct {
 				key              string
 				waiter, producer *genserver.System
-			}{{"from-b", a.Sys, b.Sys}, {"from-a", b.Sys, a.Sys}} {
+			}{{"from-b", a.System(), b.System()}, {"from-a", b.System(), a.System()}} {
 				got := make(chan storage.Entry, 1)
 				go func() {
 					e, err := genserver.Call[storage.Entry](ctx, tc.waiter, kv, storage.Get{Key: tc.key, Wait: true})
@@ -77,29 +80,29 @@ func TestAcrossNodes(t *testing.T) {
 
 			// The watcher engine on a watches k on b; b sends Changed to its
 			// proxy of the watcher, which forwards it to a.
-			if e := call[storage.Entry](t, a.Sys, w, storage.Watch{Key: "k"}); !entryIs(e, "k", "v2", second.Version) {
+			if e := call[storage.Entry](t, a.System(), w, storage.Watch{Key: "k"}); !entryIs(e, "k", "v2", second.Version) {
 				t.Fatalf("Watch across nodes: %+v", e)
 			}
-			written := put(t, b.Sys, kv, "k", "v3")
+			written := put(t, b.System(), kv, "k", "v3")
 			if e := nextChange(t, changes); !entryIs(e, "k", "v3", written.Version) {
 				t.Fatalf("Changed across nodes: %+v", e)
 			}
 			// a's router is no process that b could monitor.
-			_, err = a.Sys.Call(ctx, kv, storage.Watch{Key: "k"})
+			_, err = a.System().Call(ctx, kv, storage.Watch{Key: "k"})
 			if err == nil || !strings.Contains(err.Error(), storage.ErrNoWatcher.Error()) {
 				t.Fatalf("Watch from a's router: %v", err)
 			}
 			// When the watcher engine stops, b forgets it: its proxy exits,
 			// the engine gets the Down and drops the watch.
-			proxy, ok := b.Sys.Whereis(wAddr.String())
+			proxy, ok := b.System().Whereis(wAddr.String())
 			if !ok {
 				t.Fatal("b has no proxy of the watcher")
 			}
-			if err := a.Sys.StopProcess(ctx, w, nil); err != nil {
+			if err := a.System().StopProcess(ctx, w, nil); err != nil {
 				t.Fatal(err)
 			}
 			ev.waitDown(t, proxy)
-			if st := stats(t, a.Sys, kv); st.Watchers != 0 || st.Keys != 3 {
+			if st := stats(t, a.System(), kv); st.Watchers != 0 || st.Keys != 3 {
 				t.Fatalf("stats after the watcher stopped: %+v", st)
 			}
 		})
