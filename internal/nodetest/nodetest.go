@@ -3,9 +3,9 @@
 // types a test registers, connected over loopback TCP or a Unix socket in
 // the test's temporary directory. Nodes stop at the test's cleanup.
 //
-// Deprecated: use the public testkit package, which also waits on
-// connection events, cuts and heals links and checks for leaks. This
-// package stays while admin's tests still use it.
+// New tests should use the public testkit package, which also waits on
+// connection events, cuts and heals links and checks for leaks; this one
+// stays for the tests that still use it.
 package nodetest
 
 import (
