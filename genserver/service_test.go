@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/enginekit/enginekit/genserver"
+	"github.com/enginekit/enginekit/supervisor"
 )
 
 // Each Serve is a new incarnation: fresh Server value, new PID, the name
@@ -57,13 +58,11 @@ func TestServiceShutdownIsNormal(t *testing.T) {
 	svc := sys.Service(func() genserver.Server {
 		return &fn{term: func(_ *genserver.Process, r error) { reason <- r }}
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() { served <- svc.ServeReady(ctx, func() { close(ready) }) }()
-	<-ready
-	cancel()
-	if err := recv(t, served); err != nil {
+	stop, err := supervisor.StartReady(context.Background(), svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
 		t.Fatalf("Serve after cancel = %v, want nil", err)
 	}
 	if r := recv(t, reason); r != genserver.ErrShutdown {
@@ -78,5 +77,25 @@ func TestServiceInitErrorReturned(t *testing.T) {
 	})
 	if err := svc.ServeReady(context.Background(), func() { t.Error("ready called after Init failed") }); !errors.Is(err, errBoom) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A Service whose process was stopped by System.Stop says so: its supervisor
+// must not restart it into a System that takes no new processes.
+func TestServiceStoppedWithSystem(t *testing.T) {
+	sys := genserver.NewSystem(genserver.Config{})
+	svc := sys.Service(func() genserver.Server { return &fn{} })
+	stop, err := supervisor.StartReady(context.Background(), svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); !errors.Is(err, genserver.ErrSystemStopped) || !errors.Is(err, genserver.ErrShutdown) {
+		t.Fatalf("Serve = %v, want ErrSystemStopped wrapping ErrShutdown", err)
+	}
+	if err := svc.Serve(context.Background()); !errors.Is(err, genserver.ErrSystemStopped) {
+		t.Fatalf("Serve on a stopped System = %v", err)
 	}
 }

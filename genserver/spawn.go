@@ -160,9 +160,12 @@ func (svc *Service) String() string {
 }
 
 // Serve runs one incarnation until it exits or ctx ends (then it stops with
-// ErrShutdown, running Terminate). It returns nil for a normal exit or a
-// shutdown, else the exit reason, so a supervisor restarts it per its
-// restart type.
+// ErrShutdown, running Terminate). It returns nil for a normal exit or a plain
+// ErrShutdown, else the exit reason (a wrapped shutdown included), so a
+// supervisor restarts it per its restart type. When the process exited
+// because its System is stopping, the error matches ErrSystemStopped (and
+// wraps the exit reason): the supervisor package then stops its tree quietly
+// instead of restarting children that can no longer start.
 func (svc *Service) Serve(ctx context.Context) error {
 	return svc.ServeReady(ctx, func() {})
 }
@@ -182,6 +185,15 @@ func (svc *Service) ServeReady(ctx context.Context, ready func()) error {
 	ready()
 	select {
 	case <-p.done:
+		if svc.sys.isStopped() {
+			// Stopped with its System, not by its supervisor: say so, so
+			// that the supervisor stops quietly instead of restarting a
+			// child that cannot start any more.
+			if p.reason == nil {
+				return ErrSystemStopped
+			}
+			return fmt.Errorf("%w: %w", ErrSystemStopped, p.reason)
+		}
 	case <-ctx.Done():
 		p.signal(signal{kind: sigShutdown, reason: ErrShutdown})
 		<-p.done

@@ -107,6 +107,12 @@ func (s *System) unregister(p *Process) {
 	s.mu.Unlock()
 }
 
+func (s *System) isStopped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped
+}
+
 // Stop refuses new processes, shuts down every process of the System with
 // ErrShutdown (running their Terminate callbacks) and waits until they have
 // exited or ctx ends. It is safe to call more than once.

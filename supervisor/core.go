@@ -25,6 +25,11 @@ const (
 	// ActionTerminate stops the supervisor: the child returned an error matching
 	// suture.ErrTerminateSupervisorTree.
 	ActionTerminate
+	// ActionStop stops the supervisor quietly: the child exited, or failed to restart,
+	// because its genserver.System is stopping (genserver.ErrSystemStopped), so no restart
+	// could succeed. The supervisor's Serve returns an error that still matches it, so its
+	// parent stops the same way.
+	ActionStop
 )
 
 func (a Action) String() string {
@@ -39,6 +44,8 @@ func (a Action) String() string {
 		return "escalate"
 	case ActionTerminate:
 		return "terminate"
+	case ActionStop:
+		return "stop"
 	}
 	return fmt.Sprintf("Action(%d)", int(a))
 }
@@ -49,6 +56,8 @@ func decide(restart RestartType, err error) Action {
 	switch {
 	case errors.Is(err, suture.ErrTerminateSupervisorTree):
 		return ActionTerminate
+	case errors.Is(err, genserver.ErrSystemStopped):
+		return ActionStop
 	case restart == Temporary:
 		return ActionRemove
 	case errors.Is(err, suture.ErrDoNotRestart), restart == Transient && isShutdown(err):

@@ -21,7 +21,8 @@
 //	err = sup.Serve(ctx)
 //
 // Serve starts the children in order and stops them in reverse order when ctx is
-// cancelled. It returns an error only when the supervisor gives up; see ServeReady.
+// cancelled. StartReady runs a supervisor (or any ReadyServer) in the background and returns
+// once it is ready, with a stop function that cancels it and waits. It returns an error only when the supervisor gives up; see ServeReady.
 // StartChild, TerminateChild, RestartChild, DeleteChild, WhichChildren and CountChildren
 // change and inspect the children while Serve runs, from any goroutine (Elixir's
 // DynamicSupervisor is a Supervisor with no static children: its zero value).
@@ -58,6 +59,13 @@
 // reverse start order. Go cannot kill a goroutine, so there is no brutal_kill: a child
 // still running after its Shutdown is reported (StopTimeout) and left behind, and the
 // supervisor goes on.
+//
+// Stopping with the System: a child that exits, or fails to restart, because its
+// genserver.System is stopping (an error matching genserver.ErrSystemStopped, which a
+// *genserver.Service returns then) is not restarted: the supervisor stops its other children
+// and returns an error matching genserver.ErrSystemStopped, logged at info by LogEvents, and
+// its parent does the same. So stopping the System under a running tree is quiet. The
+// orderly way is still to stop the tree first (cancel its ctx), then the System.
 //
 // Where this package differs from OTP: one_for_all and rest_for_one restart only the
 // siblings that were running, so a child that was terminated or finished stays so; a child

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/enginekit/enginekit/genserver"
 	"github.com/rs/zerolog"
 	"github.com/thejerf/suture/v4"
 )
@@ -60,7 +61,8 @@ type StartFailed struct {
 }
 
 // SupervisorFailed reports that the supervisor gave up: it has stopped its children and its
-// Serve returns Err. Err matches ErrMaxRestarts when the restart intensity was exceeded.
+// Serve returns Err. Err matches ErrMaxRestarts when the restart intensity was exceeded, and
+// genserver.ErrSystemStopped when it stopped because its System is stopping (no failure).
 type SupervisorFailed struct {
 	Supervisor string
 	Err        error
@@ -110,8 +112,9 @@ func (e SupervisorFailed) String() string {
 }
 
 // LogEvents returns an EventHook that logs supervisor events to log: failures at error
-// level, stop timeouts at warn, starts, ignored starts, normal exits and shutdowns (errors
-// matching genserver.ErrShutdown) at info, stops at debug. A panic's
+// level, stop timeouts at warn, starts, ignored starts, normal exits, shutdowns (errors
+// matching genserver.ErrShutdown) and stops with the System (genserver.ErrSystemStopped)
+// at info, stops at debug. A panic's
 // stack goes in the "stack" field.
 func LogEvents(log zerolog.Logger) func(Event) {
 	return func(e Event) {
@@ -125,7 +128,7 @@ func LogEvents(log zerolog.Logger) func(Event) {
 			ev = log.Info().Str("supervisor", e.Supervisor).Str("child", e.Child)
 			msg = "child ignored its start"
 		case ChildExited:
-			if isShutdown(e.Err) && e.Action != ActionEscalate {
+			if (isShutdown(e.Err) && e.Action != ActionEscalate) || e.Action == ActionStop {
 				ev = log.Info().AnErr("error", e.Err)
 			} else {
 				ev = withStack(log.Error().Err(e.Err), e.Err)
@@ -142,6 +145,11 @@ func LogEvents(log zerolog.Logger) func(Event) {
 			ev = withStack(log.Error().Err(e.Err), e.Err).Str("supervisor", e.Supervisor).Str("child", e.Child)
 			msg = "child failed to start"
 		case SupervisorFailed:
+			if errors.Is(e.Err, genserver.ErrSystemStopped) {
+				ev = log.Info().Err(e.Err).Str("supervisor", e.Supervisor)
+				msg = "supervisor stopped with its System"
+				break
+			}
 			ev = log.Error().Err(e.Err).Str("supervisor", e.Supervisor)
 			msg = "supervisor failed"
 		default:

@@ -51,12 +51,14 @@ func Example() {
 		return
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- sup.Serve(ctx) }()
+	// StartReady returns once the static children have started.
+	stop, err := supervisor.StartReady(context.Background(), sup)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	<-restarted
-	cancel() // stops the children in reverse order
-	fmt.Println("Serve returned:", <-done)
+	fmt.Println("stop:", stop()) // stops the children in reverse order
 
 	// Output:
 	// supervisor "app": child "cache" started
@@ -65,5 +67,5 @@ func Example() {
 	// supervisor "app": child "fetcher" restarted (restarts: 1)
 	// supervisor "app": child "fetcher" stopped
 	// supervisor "app": child "cache" stopped
-	// Serve returned: <nil>
+	// stop: <nil>
 }

@@ -190,6 +190,8 @@ func (r *run) exited(ctx context.Context, id string, err error) error {
 			return maxRestarts(err, id, r.core.maxRestarts, r.core.period)
 		case ActionTerminate:
 			return fmt.Errorf("supervisor: terminated by child %q: %w", id, err)
+		case ActionStop:
+			return fmt.Errorf("supervisor: stopped with its System (child %q): %w", id, err)
 		}
 		for _, sib := range stop {
 			r.halt(sib)
