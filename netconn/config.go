@@ -106,11 +106,20 @@ type Config struct {
 	// returns: they are reused for the next envelope. Copy what you keep
 	// (decoding the payload with a wire.Registry copies). A slow Deliver
 	// slows the peer down (TCP backpressure); it never loses envelopes.
-	// Required.
+	// Deliver must not wait for space in a Conn's send queue (Send on a full
+	// queue): while it waits this reader reads nothing, and a peer whose
+	// reader does the same would wait for ever too. Use TrySend, or hand the
+	// work to another goroutine. Nothing inside netconn makes a reader wait
+	// for a writer: pings are answered by flagging the writer. Required.
 	Deliver func(c *Conn, env *wire.Envelope)
 
 	// OnUp is called when a connection has completed its handshake, before
-	// any envelope from it is delivered. Sends from OnUp are queued.
+	// any envelope from it is delivered, on the connection's goroutine
+	// before its reader starts. It must not block: a Send from OnUp that
+	// waits for queue space needs the peer to read, and a peer doing the
+	// same waits for our reader, which starts only when OnUp returns. Queue
+	// what fits with TrySend and send the rest from a goroutine of yours
+	// (the transport streams its learn burst so).
 	OnUp func(c *Conn)
 
 	// OnDown is called once for each connection that came up, after it went

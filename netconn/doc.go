@@ -76,6 +76,12 @@
 // sends can panic the node. Conn.Stats counts frames, bytes, envelopes and
 // drops by cause.
 //
+// The reader never waits for the writer (a ping is answered by flagging the
+// writer), so two nodes that both send far more than their queues and
+// socket buffers hold cannot deadlock as long as their readers keep
+// reading. For that, Config.OnUp and Config.Deliver must not block on a
+// full send queue: they use TrySend, or send from another goroutine.
+//
 // # Replays
 //
 // A ReplayGuard (Config.Replay), shared by all connections of a node,
