@@ -1,9 +1,10 @@
-package main
+package bench
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -32,7 +33,7 @@ func (d direction) String() string {
 }
 
 // A workload is one row of the bench table. A figure has a target (from
-// DESIGN.md §7) and usually names the physical limit it is compared with; a
+// docs/design.md) and usually names the physical limit it is compared with; a
 // limit ("limit.…") has neither.
 type workload struct {
 	name   string    // "area.figure_unit"
@@ -151,66 +152,60 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// --- the command ---------------------------------------------------------------
+// --- running ----------------------------------------------------------------
 
-const benchSynopsis = `bench [-quick] [-json] [-run REGEXP] [-rounds N] [-round-time D]
+// ErrBadOptions is wrapped by Run's error for options it cannot use.
+var ErrBadOptions = errors.New("bench: bad options")
 
-Measures the performance figures of DESIGN.md §7 and, in the same run, the
-physical limits of this machine they are compared with, then prints a table:
-each figure, its target and whether it is met, and its ratio to its limit
-(latency: figure ÷ limit, so 2× is twice the limit's time; throughput:
-figure ÷ limit, so 0.5× is half the limit's rate).
+// Options says what to measure and how to report it. The zero value is the
+// full run: every figure and limit, 5 rounds of at least 250 ms, a table.
+type Options struct {
+	// Quick measures briefly (3 rounds of at least 2 ms, 2,000 idle
+	// servers): for tests, not for numbers.
+	Quick bool
+	// Rounds is the number of measured rounds per figure (default 5; 3
+	// with Quick). RoundTime is the least a round lasts (default 250 ms; 2 ms
+	// with Quick).
+	Rounds    int
+	RoundTime time.Duration
+	// Run, when set, is a regular expression: only the figures and limits
+	// whose names match are measured (and the limit of each selected
+	// figure).
+	Run string
+	// JSON prints one JSON object per figure and limit, one per line, in
+	// place of the table.
+	JSON bool
+	// Progress, when set, gets a line per figure as it is measured.
+	Progress io.Writer
+}
 
-Every figure is the median of -rounds rounds. Loops are sized as testing.B
-sizes them: the number of operations grows until one round lasts at least
--round-time, and each round runs after a GC. Payloads are 128 bytes; calls
-are sequential from one caller; casts come from one sender and are counted
-until the receiver has processed all of them. Local payloads are a pointer
-to a [128]byte, as a Go program passes them (Erlang shares binaries over 64
-bytes the same way); cross-node payloads are a 128-byte []byte. Cross-node
-figures run two nodes in this process over loopback TCP or a Unix socket
-(TLS 1.3, MACs or signatures), set up once per figure. The default run
-takes about 35 seconds; progress goes to stderr.
-
-Figures:
-  local.call_rtt_us            call round trip, one caller, echo server
-  local.cast_msgs_per_s        cast throughput, one sender
-  local.idle_bytes_per_server  heap+stack per idle server (after Init), 100,000 servers
-  local.spawn_us               Spawn including Init, until Spawn returns
-  remote.{tcp,unix}.{macs,signatures}.call_rtt_us
-                               cross-node call round trip, one caller, echo engine
-  remote.{tcp,unix}.{macs,signatures}.cast_msgs_per_s
-                               cross-node cast throughput, one sender, until the
-                               receiving engine has handled every cast
-Limits:
-  limit.chan_rtt_us            Go channel ping-pong between two goroutines
-  limit.chan_stream_msgs_per_s one goroutine to another over a channel (capacity 1024)
-  limit.{tcp,unix}_rtt_us      raw loopback ping-pong of 128 bytes (TCP_NODELAY)
-  limit.{tcp,unix}_stream_msgs_per_s
-                               raw loopback stream of 128-byte messages with a
-                               4-byte length prefix, bufio on both ends, one way`
-
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", benchSynopsis, stdout)
-	quick := fs.Bool("quick", false, "measure briefly (3 rounds of ≥2ms, 2,000 idle servers): for tests, not for numbers")
-	asJSON := fs.Bool("json", false, "print one JSON object per figure and limit, one per line:\n{\"name\", \"value\", \"unit\", \"better\", \"target\", \"pass\", \"limit\", \"ratio\", \"error\"}")
-	runRE := fs.String("run", "", "measure only the figures and limits whose names match this `regexp`\n(a selected figure's limit is measured too)")
-	rounds := fs.Int("rounds", 0, "measured rounds per figure (default 5; 3 with -quick)")
-	roundTime := fs.Duration("round-time", 0, "minimum `duration` of a round (default 250ms; 2ms with -quick)")
-	if err := parse(fs, args); err != nil {
-		return err
+// Figures returns the names of every figure and limit, in table order.
+func Figures() []string {
+	var names []string
+	for _, w := range benchWorkloads() {
+		names = append(names, w.name)
 	}
-	o := defaultBenchOpts(*quick)
-	if *rounds < 0 || *roundTime < 0 {
-		return fmt.Errorf("%w: -rounds and -round-time must not be negative", errUsage)
+	return names
+}
+
+// Run measures what opts selects and prints the report to out. It returns
+// an error if a measurement failed (the report says which) or ctx ended.
+func Run(ctx context.Context, opts Options, out io.Writer) error {
+	o := defaultBenchOpts(opts.Quick)
+	if opts.Rounds < 0 || opts.RoundTime < 0 {
+		return fmt.Errorf("%w: rounds and round time must not be negative", ErrBadOptions)
 	}
-	if *rounds > 0 {
-		o.rounds = *rounds
+	if opts.Rounds > 0 {
+		o.rounds = opts.Rounds
 	}
-	if *roundTime > 0 {
-		o.roundTime = *roundTime
+	if opts.RoundTime > 0 {
+		o.roundTime = opts.RoundTime
 	}
-	ws, err := selectWorkloads(benchWorkloads(), *runRE)
+	progress := opts.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	ws, err := selectWorkloads(benchWorkloads(), opts.Run)
 	if err != nil {
 		return err
 	}
@@ -218,28 +213,28 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	results := make([]benchResult, 0, len(ws))
 	failed := 0
 	for _, w := range ws {
-		fmt.Fprintf(stderr, "running %s...", w.name)
+		fmt.Fprintf(progress, "running %s...", w.name)
 		v, err := w.run(ctx, o)
 		if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
 			err = fmt.Errorf("measured %v", v)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				fmt.Fprintln(stderr, " interrupted")
+				fmt.Fprintln(progress, " interrupted")
 				return ctx.Err()
 			}
 			failed++
-			fmt.Fprintf(stderr, " failed: %v\n", err)
+			fmt.Fprintf(progress, " failed: %v\n", err)
 		} else {
-			fmt.Fprintf(stderr, " %s %s\n", formatValue(v, w.unit), w.unit)
+			fmt.Fprintf(progress, " %s %s\n", formatValue(v, w.unit), w.unit)
 		}
 		results = append(results, benchResult{w: w, value: v, err: err})
 	}
 
-	if *asJSON {
-		err = printBenchJSON(stdout, results)
+	if opts.JSON {
+		err = printBenchJSON(out, results)
 	} else {
-		err = printBenchTable(stdout, results, o)
+		err = printBenchTable(out, results, o)
 	}
 	if err != nil {
 		return err
@@ -258,7 +253,7 @@ func selectWorkloads(all []workload, expr string) ([]workload, error) {
 	}
 	re, err := regexp.Compile(expr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: -run: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: run: %v", ErrBadOptions, err)
 	}
 	keep := make(map[string]bool)
 	for _, w := range all {
@@ -270,7 +265,7 @@ func selectWorkloads(all []workload, expr string) ([]workload, error) {
 		}
 	}
 	if len(keep) == 0 {
-		return nil, fmt.Errorf("%w: -run %q matches no figure or limit", errUsage, expr)
+		return nil, fmt.Errorf("%w: run %q matches no figure or limit", ErrBadOptions, expr)
 	}
 	var ws []workload
 	for _, w := range all {
@@ -424,7 +419,7 @@ func formatValue(v float64, unit string) string {
 	return s + suffix
 }
 
-// formatTarget prints a target as written in DESIGN.md.
+// formatTarget prints a target as docs/design.md writes it.
 func formatTarget(v float64, unit string) string {
 	suffix := ""
 	if unit == "msg/s" {

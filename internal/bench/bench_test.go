@@ -1,13 +1,33 @@
-package main
+package bench
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 )
+
+// run runs the bench and returns its report and progress.
+func run(t *testing.T, o Options) (out, progress string, err error) {
+	t.Helper()
+	var report, prog bytes.Buffer
+	o.Progress = &prog
+	err = Run(context.Background(), o, &report)
+	return report.String(), prog.String(), err
+}
+
+func TestBadOptions(t *testing.T) {
+	for _, o := range []Options{{Run: "("}, {Run: "^nothing$"}, {Rounds: -1}, {RoundTime: -1}} {
+		if _, _, err := run(t, o); !errors.Is(err, ErrBadOptions) {
+			t.Errorf("%+v: %v, want ErrBadOptions", o, err)
+		}
+	}
+}
 
 // decodeBenchJSON parses bench -json output strictly, one object per line.
 func decodeBenchJSON(t *testing.T, out string) map[string]benchLine {
@@ -29,9 +49,9 @@ func decodeBenchJSON(t *testing.T, out string) map[string]benchLine {
 }
 
 func TestBenchQuickJSON(t *testing.T) {
-	code, out, errOut := runCmd(t, "bench", "-quick", "-json")
-	if code != 0 {
-		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	out, errOut, err := run(t, Options{Quick: true, JSON: true})
+	if err != nil {
+		t.Fatalf("%v, progress:\n%s", err, errOut)
 	}
 	got := decodeBenchJSON(t, out)
 	var want []string
@@ -83,9 +103,9 @@ func TestBenchQuickJSON(t *testing.T) {
 }
 
 func TestBenchTable(t *testing.T) {
-	code, out, errOut := runCmd(t, "bench", "-quick", "-run", `^local\.call_rtt_us$`)
-	if code != 0 {
-		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	out, errOut, err := run(t, Options{Quick: true, Run: `^local\.call_rtt_us$`})
+	if err != nil {
+		t.Fatalf("%v, progress:\n%s", err, errOut)
 	}
 	// -run keeps the figure and the limit it is compared with.
 	for _, want := range []string{"local.call_rtt_us", "≤ 0.6 us", "× limit.chan_rtt_us", "\nlimit.chan_rtt_us "} {

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
+	"github.com/enginekit/enginekit/node"
 	"github.com/enginekit/enginekit/transport"
-	"github.com/enginekit/enginekit/wire"
 )
 
 // The cross-node figures run two nodes in this process, connected over
@@ -64,47 +64,25 @@ func (s *remoteSink) HandleCast(*genserver.Process, any) {
 	}
 }
 
-// benchNode is one node of a pair.
-type benchNode struct {
-	sys *genserver.System
-	kh  *keyholder.Keyholder
-	tr  *transport.Transport
-}
-
-func newBenchNode(name string, auth netconn.Auth, onLearn func(keyholder.Address)) (*benchNode, error) {
-	kh, err := keyholder.New(keyholder.Config{})
-	if err != nil {
-		return nil, err
-	}
-	reg, err := wire.NewRegistry(wire.Limits{})
-	if err != nil {
-		kh.Close()
-		return nil, err
-	}
-	n := &benchNode{sys: genserver.NewSystem(genserver.Config{Name: name}), kh: kh}
-	cfg := transport.Config{System: n.sys, Keyholder: kh, Registry: reg, Auth: auth}
+// newBenchNode starts a node with no engines; onLearn, when set, hears
+// each engine it learns.
+func newBenchNode(ctx context.Context, name string, auth netconn.Auth, onLearn func(keyholder.Address)) (*node.Node, error) {
+	cfg := node.Config{Name: name, Transport: transport.Config{Auth: auth}}
 	if onLearn != nil {
-		cfg.OnLearn = func(e, _ keyholder.Address) { onLearn(e) }
+		cfg.Transport.OnLearn = func(e, _ keyholder.Address) { onLearn(e) }
 	}
-	if n.tr, err = transport.New(cfg); err == nil {
-		err = n.tr.Start()
-	}
-	if err != nil {
-		n.close()
-		return nil, err
-	}
-	return n, nil
+	return node.Start(ctx, cfg)
 }
 
-func (n *benchNode) close() {
-	_ = n.tr.Close()
-	_ = stopSystem(n.sys)
-	n.kh.Close()
+func closeNode(n *node.Node) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = n.Stop(ctx)
 }
 
 // remotePair is node a, connected to node b, which runs the sink.
 type remotePair struct {
-	a, b *benchNode
+	a, b *node.Node
 	to   genserver.Dest
 	sink *remoteSink
 	dir  string
@@ -118,13 +96,13 @@ func newRemotePair(ctx context.Context, network string, auth netconn.Auth) (_ *r
 		}
 	}()
 	learned := make(chan keyholder.Address, 4)
-	if p.a, err = newBenchNode("a", auth, func(e keyholder.Address) { learned <- e }); err != nil {
+	if p.a, err = newBenchNode(ctx, "a", auth, func(e keyholder.Address) { learned <- e }); err != nil {
 		return nil, err
 	}
-	if p.b, err = newBenchNode("b", auth, nil); err != nil {
+	if p.b, err = newBenchNode(ctx, "b", auth, nil); err != nil {
 		return nil, err
 	}
-	addr, _, err := p.b.tr.SpawnEngine("sink", func() genserver.Server { return p.sink })
+	addr, _, err := p.b.Transport().SpawnEngine("sink", func() genserver.Server { return p.sink })
 	if err != nil {
 		return nil, err
 	}
@@ -135,11 +113,11 @@ func newRemotePair(ctx context.Context, network string, auth netconn.Auth) (_ *r
 		}
 		endpoint = "unix://" + filepath.Join(p.dir, "b.sock")
 	}
-	bound, err := p.b.tr.Listen(ctx, endpoint, netconn.AllowOnly(p.a.kh.Router()))
+	bound, err := p.b.Transport().Listen(ctx, endpoint, netconn.AllowOnly(p.a.Router()))
 	if err != nil {
 		return nil, err
 	}
-	if err := p.a.tr.Connect(ctx, transport.Endpoint(bound.Network(), bound.String()), p.b.kh.Router()); err != nil {
+	if err := p.a.Transport().Connect(ctx, transport.Endpoint(bound.Network(), bound.String()), p.b.Router()); err != nil {
 		return nil, err
 	}
 	t := time.NewTimer(10 * time.Second)
@@ -161,10 +139,10 @@ func newRemotePair(ctx context.Context, network string, auth netconn.Auth) (_ *r
 
 func (p *remotePair) close() {
 	if p.a != nil {
-		p.a.close()
+		closeNode(p.a)
 	}
 	if p.b != nil {
-		p.b.close()
+		closeNode(p.b)
 	}
 	if p.dir != "" {
 		_ = os.RemoveAll(p.dir)
@@ -183,7 +161,7 @@ func remoteCallRTT(network string, auth netconn.Auth) func(context.Context, benc
 			bg := context.Background()
 			start := time.Now()
 			for range n {
-				if _, err := p.a.sys.Call(bg, p.to, req); err != nil {
+				if _, err := p.a.System().Call(bg, p.to, req); err != nil {
 					return 0, err
 				}
 			}
@@ -210,7 +188,7 @@ func remoteCastRate(network string, auth netconn.Auth) func(context.Context, ben
 			p.sink.round.Store(r)
 			start := time.Now()
 			for range n {
-				if err := p.a.sys.Cast(p.to, msg); err != nil {
+				if err := p.a.System().Cast(p.to, msg); err != nil {
 					return 0, err
 				}
 			}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"strings"
@@ -6,7 +6,7 @@ import (
 )
 
 // TestRemoteWorkloads pins the cross-node rows: one per transport and
-// authentication mode and figure, each with the DESIGN.md target and
+// authentication mode and figure, each with its target (docs/design.md) and
 // compared with the limit of its own transport.
 func TestRemoteWorkloads(t *testing.T) {
 	want := map[string]struct {

@@ -1,0 +1,19 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// The command is a thin wrapper over internal/bench: flags in, table out,
+// bad options as usage errors.
+func TestBenchCommand(t *testing.T) {
+	code, out, errOut := runCmd(t, "bench", "-quick", "-run", `^limit\.chan_rtt_us$`)
+	if code != 0 || !strings.Contains(out, "limit.chan_rtt_us") || !strings.Contains(errOut, "running limit.chan_rtt_us...") {
+		t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	code, _, errOut = runCmd(t, "bench", "-run", "(")
+	if code != 2 || !strings.Contains(errOut, "see 'enginekit bench --help'") {
+		t.Fatalf("bad -run: exit %d, stderr %q", code, errOut)
+	}
+}
