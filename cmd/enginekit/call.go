@@ -175,8 +175,8 @@ func runRequest(ctx context.Context, cast bool, args []string, stdout io.Writer)
 	if *nodeEP == "" || *routerArg == "" || *toArg == "" {
 		return fmt.Errorf("%w: --node, --router and --to are required", errUsage)
 	}
-	if _, _, err := transport.ParseEndpoint(*nodeEP); err != nil {
-		return fmt.Errorf("%w: --node: %v", errUsage, err)
+	if err := checkEndpoint("--node", *nodeEP); err != nil {
+		return err
 	}
 	router, err := keyholder.ParseAddress(*routerArg)
 	if err != nil {

@@ -85,14 +85,33 @@ func parsePeer(v string) (peerFlag, error) {
 		return peerFlag{}, fmt.Errorf("%w: --peer %q: want ENDPOINT=ROUTER", errUsage, v)
 	}
 	ep, r := v[:i], v[i+1:]
-	if _, _, err := transport.ParseEndpoint(ep); err != nil {
-		return peerFlag{}, fmt.Errorf("%w: --peer: %v", errUsage, err)
+	if err := checkEndpoint("--peer", ep); err != nil {
+		return peerFlag{}, err
 	}
 	router, err := keyholder.ParseAddress(r)
 	if err != nil {
 		return peerFlag{}, fmt.Errorf("%w: --peer %s: router: %v", errUsage, ep, err)
 	}
 	return peerFlag{ep, router}, nil
+}
+
+// checkEndpoint checks the endpoint given to flag, and on error shows the
+// form wanted, with the value rewritten in it when that is a plain
+// HOST:PORT or socket path.
+func checkEndpoint(flag, v string) error {
+	if _, _, err := transport.ParseEndpoint(v); err == nil {
+		return nil
+	}
+	hint := ""
+	switch {
+	case strings.HasPrefix(v, "/"):
+		hint = fmt.Sprintf(" (a socket? unix://%s)", v)
+	case !strings.Contains(v, "://"):
+		if _, _, err := net.SplitHostPort(v); err == nil {
+			hint = fmt.Sprintf(" (did you mean tcp://%s?)", v)
+		}
+	}
+	return fmt.Errorf("%w: %s %q: want tcp://HOST:PORT or unix:///path/to.sock%s", errUsage, flag, v, hint)
 }
 
 // acceptPolicy builds the listeners' policy from --accept and --peer.
@@ -182,8 +201,8 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	for _, ep := range listens {
-		if _, _, err := transport.ParseEndpoint(ep); err != nil {
-			return fmt.Errorf("%w: --listen: %v", errUsage, err)
+		if err := checkEndpoint("--listen", ep); err != nil {
+			return err
 		}
 	}
 	var peers []peerFlag

@@ -452,6 +452,27 @@ func TestNodeBusyPortFirstRun(t *testing.T) {
 	}
 }
 
+// An endpoint without a scheme gets an error that shows the form wanted,
+// with the value put in it.
+func TestEndpointWithoutScheme(t *testing.T) {
+	a := newAddress(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"call", "--node", "127.0.0.1:7001", "--router", a, "--to", a, "echo", "x"}, "did you mean tcp://127.0.0.1:7001?"},
+		{[]string{"cast", "--node", "127.0.0.1:7001", "--router", a, "--to", a, "echo", "x"}, "did you mean tcp://127.0.0.1:7001?"},
+		{[]string{"node", "--keys", "k", "--listen", "/run/a.sock", "--accept", "any"}, "unix:///run/a.sock"},
+		{[]string{"node", "--keys", "k", "--peer", "localhost:7001=" + a}, "did you mean tcp://localhost:7001?"},
+	} {
+		code, out, errOut := runCmd(t, tc.args...)
+		if code != 2 || out != "" || !strings.Contains(errOut, "want tcp://HOST:PORT or unix:///path/to.sock") || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 naming the form and %q", tc.args, code, errOut, tc.want)
+		}
+		oneLine(t, errOut)
+	}
+}
+
 // lastLine is the error line after any log lines the node wrote first.
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
