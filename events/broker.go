@@ -388,7 +388,7 @@ func (b *Broker) deliver(pub genserver.PID, s *subscription, ev *Event, c *count
 	if s.dropped.Load() != 0 {
 		d.Dropped = s.dropped.Swap(0)
 	}
-	err := b.sys.SendFrom(pub, s.pid, d)
+	err := b.sys.Relay().SendFrom(pub, s.pid, d)
 	if err == nil {
 		c.delivered++
 		return
@@ -411,7 +411,7 @@ func (b *Broker) overflow(s *subscription, c *counts) {
 	if s.policy == Cancel {
 		if s.gone.CompareAndSwap(false, true) {
 			c.cancel = append(c.cancel, s)
-			_ = b.sys.SendFrom(b.pid, s.pid, Overflowed{Sub: s.id})
+			_ = b.sys.Relay().SendFrom(b.pid, s.pid, Overflowed{Sub: s.id})
 		}
 		return
 	}

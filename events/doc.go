@@ -97,7 +97,7 @@
 //
 // Publish matches the event against the subscriptions and queues one
 // Delivery per matching subscription in the subscriber's mailbox, sent on
-// behalf of the publisher (genserver.System.SendFrom), in the publisher's
+// behalf of the publisher (genserver.Relay.SendFrom), in the publisher's
 // own goroutine. Since genserver keeps messages from one sender to one
 // receiver in order, events from one publisher arrive at each subscriber in
 // the order of its Publish calls. Publishers do not go through a broker

@@ -117,11 +117,11 @@ func (s *System) Call(ctx context.Context, dest Dest, req any) (any, error) {
 	return s.call(ctx, nil, "", dest, req)
 }
 
-// CallAs makes a call on behalf of an engine on another node whose address
-// the transport has verified: the callee sees addr as From.Address and
-// proxy (the engine's local proxy, or the zero PID) as From.PID.
+// CallAs makes a call on behalf of an engine on another node.
+//
+// Deprecated: it is for transports only; use s.Relay().CallAs.
 func (s *System) CallAs(ctx context.Context, proxy PID, addr string, dest Dest, req any) (any, error) {
-	return s.callAs(ctx, nil, proxy, addr, dest, req)
+	return s.Relay().CallAs(ctx, proxy, addr, dest, req)
 }
 
 // Call is Call[any] made by p.

@@ -232,9 +232,16 @@ func TestCallAsReportsAddress(t *testing.T) {
 	pid := spawn(t, sys, &fn{call: func(_ *genserver.Process, from genserver.From, _ any) (any, error) {
 		return from.Address(), nil
 	}})
-	v, err := sys.CallAs(context.Background(), genserver.PID{}, "ek1remote", pid, "who")
+	v, err := sys.Relay().CallAs(context.Background(), genserver.PID{}, "ek1remote", pid, "who")
 	if err != nil || v != "ek1remote" {
 		t.Fatalf("got %v, %v", v, err)
+	}
+	v, err = sys.CallAs(context.Background(), genserver.PID{}, "ek1old", pid, "who")
+	if err != nil || v != "ek1old" {
+		t.Fatalf("deprecated CallAs: got %v, %v", v, err)
+	}
+	if _, err := (genserver.Relay{}).CallAs(context.Background(), genserver.PID{}, "x", pid, "who"); !errors.Is(err, genserver.ErrNoProcess) {
+		t.Fatalf("zero Relay: %v", err)
 	}
 }
 
@@ -296,8 +303,22 @@ func TestSender(t *testing.T) {
 	if got := recv(t, senders); !got.IsZero() {
 		t.Fatalf("Sender of a System.Cast = %v, want zero", got)
 	}
-	_ = sys.SendFrom(from, target, "on behalf")
+	relay := sys.Relay()
+	_ = relay.SendFrom(from, target, "on behalf")
 	if got := recv(t, senders); got != from {
 		t.Fatalf("Sender of SendFrom = %v", got)
+	}
+	_ = relay.CastFrom(from, target, "on behalf")
+	if got := recv(t, senders); got != from {
+		t.Fatalf("Sender of CastFrom = %v", got)
+	}
+	// The deprecated System methods are the same.
+	_ = sys.CastFrom(from, target, "old")
+	_ = sys.SendFrom(from, target, "old")
+	if a, b := recv(t, senders), recv(t, senders); a != from || b != from {
+		t.Fatalf("Senders of the deprecated methods = %v, %v", a, b)
+	}
+	if err := (genserver.Relay{}).SendFrom(from, target, "x"); !errors.Is(err, genserver.ErrNoProcess) {
+		t.Fatalf("zero Relay: %v", err)
 	}
 }

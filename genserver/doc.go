@@ -69,6 +69,14 @@
 //     Continue for work that must come first.
 //   - Values are shared, not copied, between processes of one System.
 //
+// # Relaying for transports and brokers
+//
+// System.Relay returns a Relay, which sends on behalf of someone else: a
+// call as a verified remote engine (CallAs), a cast or info message from
+// another sender (CastFrom, SendFrom). The transport and the event broker
+// use it; everyday code sends as itself. System.CallAs, CastFrom and SendFrom
+// remain as deprecated wrappers.
+//
 // # Introspection
 //
 // System.Processes and System.ProcessInfo return snapshots (ProcessInfo: name,

@@ -125,7 +125,7 @@ func (p *Process) Logger() zerolog.Logger {
 }
 
 // Sender returns the process that sent the message being handled: for
-// casts and info messages sent with Process.Cast/Send or System.CastFrom/
+// casts and info messages sent with Process.Cast/Send or Relay.CastFrom/
 // SendFrom, and for calls made by a process. It is the zero PID for messages
 // from plain goroutines and for timers, Down, Exit and Timeout. A message from
 // an engine on another node appears to come from that engine's proxy, so

@@ -184,16 +184,18 @@ func (s *System) Cast(dest Dest, msg any) error { return s.deliver(PID{}, dest, 
 // Send sends an info message, handled by HandleInfo.
 func (s *System) Send(dest Dest, msg any) error { return s.deliver(PID{}, dest, kInfo, msg) }
 
-// CastFrom is Cast on behalf of sender, which the receiver sees as
-// Process.Sender. The transport uses it to make a remote engine's cast
-// come from its proxy.
+// CastFrom is Cast on behalf of sender.
+//
+// Deprecated: it is for transports and brokers only; use s.Relay().CastFrom.
 func (s *System) CastFrom(sender PID, dest Dest, msg any) error {
-	return s.deliver(sender, dest, kCast, msg)
+	return s.Relay().CastFrom(sender, dest, msg)
 }
 
-// SendFrom is Send on behalf of sender (see CastFrom).
+// SendFrom is Send on behalf of sender.
+//
+// Deprecated: it is for transports and brokers only; use s.Relay().SendFrom.
 func (s *System) SendFrom(sender PID, dest Dest, msg any) error {
-	return s.deliver(sender, dest, kInfo, msg)
+	return s.Relay().SendFrom(sender, dest, msg)
 }
 
 func (s *System) deliver(sender PID, dest Dest, kind msgKind, msg any) error {

@@ -27,7 +27,7 @@ func TestLogEvents(t *testing.T) {
 		ChildExited{Supervisor: "s", Child: "c", Action: ActionKeep},
 		map[string]any{"level": "info", "supervisor": "s", "child": "c", "action": "keep", "message": "child exited"},
 	}, {
-		ChildExited{Supervisor: "s", Child: "c", Err: shutdownWhy, Action: ActionKeep},
+		ChildExited{Supervisor: "s", Child: "c", Err: errDrained, Action: ActionKeep},
 		map[string]any{"level": "info", "supervisor": "s", "child": "c", "error": "genserver: shutdown: drained", "action": "keep", "message": "child exited"},
 	}, {
 		ChildIgnored{Supervisor: "s", Child: "c"},

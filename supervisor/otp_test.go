@@ -14,8 +14,8 @@ import (
 	"github.com/thejerf/suture/v4"
 )
 
-// shutdownWhy is OTP's {shutdown, Why}.
-var shutdownWhy = fmt.Errorf("%w: drained", genserver.ErrShutdown)
+// errDrained is OTP's {shutdown, Why}.
+var errDrained = fmt.Errorf("%w: drained", genserver.ErrShutdown)
 
 type initFn func(p *genserver.Process) error
 
@@ -49,7 +49,7 @@ func TestTransientServerShutdownWithReason(t *testing.T) {
 	})
 	launch(t, sup)
 	expect(t, j.take(t, 1), "start x")
-	if err := sys.Cast(genserver.Name("x"), shutdownWhy); err != nil {
+	if err := sys.Cast(genserver.Name("x"), errDrained); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, j.take(t, 1), "exit x keep")
