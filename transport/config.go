@@ -3,7 +3,6 @@ package transport
 import (
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/enginekit/enginekit/callbridge"
@@ -130,7 +129,7 @@ type Config struct {
 	OnConnection func(peer keyholder.Address, up bool, err error)
 	// OnListenError, when set, is called each time a listener fails; the
 	// transport re-binds its address with backoff for as long as it runs.
-	OnListenError func(addr net.Addr, err error)
+	OnListenError func(addr string, err error)
 }
 
 // DefaultConfig returns a Config with every default filled in (System,

@@ -186,21 +186,17 @@ func (t *Transport) connDown(c *netconn.Conn, err error) {
 // on a writer. With no room in the queue the envelope is dropped and
 // counted.
 func (t *Transport) trySend(r *route, env *wire.Envelope) {
-	if err := r.conn.Send(doneCtx, env); err != nil {
-		cause := dropSendFailed
-		if errors.Is(err, context.Canceled) {
-			cause = dropQueueFull
+	if err := r.conn.TrySend(env); err != nil {
+		switch {
+		case errors.Is(err, netconn.ErrQueueFull):
+			t.count(dropQueueFull)
+		case isTooLarge(err):
+			t.count(dropTooLarge)
+		default:
+			t.count(dropSendFailed)
 		}
-		t.count(cause)
 	}
 }
-
-// doneCtx is a context that has ended: Send with it never waits.
-var doneCtx = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
 
 func (t *Transport) count(cause dropCause) {
 	t.mu.Lock()

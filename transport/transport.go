@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -48,7 +47,7 @@ type Transport struct {
 	stopping map[keyholder.Address]chan struct{} // proxies on their way out
 	subs     map[keyholder.Address]*proxySub
 	names    map[keyholder.Address]string // local engines' keyholder names
-	dialers  map[string]context.CancelFunc
+	dialers  map[string]*dialerEntry
 
 	routes sync.Map // *netconn.Conn -> *route
 
@@ -77,7 +76,7 @@ func New(cfg Config) (*Transport, error) {
 		stopping: make(map[keyholder.Address]chan struct{}),
 		subs:     make(map[keyholder.Address]*proxySub),
 		names:    make(map[keyholder.Address]string),
-		dialers:  make(map[string]context.CancelFunc),
+		dialers:  make(map[string]*dialerEntry),
 	}
 	t.core = newCore(t.router, coreLimits{
 		Grace:      int64(cfg.ForgetGrace),
@@ -93,6 +92,7 @@ func New(cfg Config) (*Transport, error) {
 	t.net.Deliver = t.deliver
 	t.net.OnUp = t.connUp
 	t.net.OnDown = t.connDown
+	t.net.OnListenError = t.listenError
 	guard, err := netconn.NewReplayGuard(netconn.ReplayConfig{})
 	if err != nil {
 		return nil, err
@@ -227,36 +227,77 @@ func (t *Transport) Listen(ctx context.Context, endpoint string, accept netconn.
 	return addr, nil
 }
 
-// runListener serves l and, when it fails, reports it and re-binds with
-// backoff until the transport stops.
+// runListener serves l until the transport stops. netconn's Listener
+// re-binds its own address when accepting fails (each failure reaches
+// listenError); should Serve still end early, the listener is made again
+// with backoff (rebind nil: one given to ListenOn, which cannot).
 func (t *Transport) runListener(l *netconn.Listener, addr net.Addr, rebind func() (*netconn.Listener, error)) {
 	defer t.wg.Done()
 	failures := 0
 	for {
-		var err error
 		if l != nil {
-			err = l.Serve(t.ctx)
-			if t.ctx.Err() != nil {
+			err := l.Serve(t.ctx)
+			_ = l.Close()
+			if t.ctx.Err() != nil || rebind == nil {
 				return
 			}
-			failures = 0
-			if err == nil {
-				err = errors.New("listener stopped")
-			}
-		} else if l, err = rebind(); err == nil {
-			continue
-		}
-		l = nil
-		t.listenErrors.Add(1)
-		t.log.Warn().Err(err).Stringer("addr", addr).Msg("listener failed; re-binding with backoff")
-		if t.cfg.OnListenError != nil {
-			t.cfg.OnListenError(addr, err)
+			t.listenError(addr.String(), fmt.Errorf("listener stopped: %v", err))
 		}
 		if !sleepCtx(t.ctx, backoffDelay(t.net.Backoff, failures)) {
 			return
 		}
 		failures++
+		var err error
+		if l, err = rebind(); err != nil {
+			t.listenError(addr.String(), err)
+			l = nil
+		} else {
+			failures = 0
+		}
 	}
+}
+
+// listenError makes a listener's failure visible: counted, logged, told.
+func (t *Transport) listenError(addr string, err error) {
+	t.listenErrors.Add(1)
+	t.log.Warn().Err(err).Str("addr", addr).Msg("listener failed; re-binding with backoff")
+	if t.cfg.OnListenError != nil {
+		t.cfg.OnListenError(addr, err)
+	}
+}
+
+// ListenOn accepts connections on ln (an in-memory netconn.PipeListener, a
+// socket handed over by systemd) from routers that accept allows. The
+// transport takes ln over. Such a listener cannot re-bind: if its Accept
+// fails for good, the failure is reported as for Listen, and the
+// connections it accepted go on serving.
+func (t *Transport) ListenOn(ctx context.Context, ln net.Listener, accept netconn.AcceptPolicy) (net.Addr, error) {
+	if !t.running.Load() {
+		return nil, ErrNotRunning
+	}
+	l, err := netconn.NewListenerOn(t.net, ln, accept)
+	if err != nil {
+		return nil, err
+	}
+	t.wg.Add(1)
+	go t.runListener(l, l.Addr(), nil)
+	return l.Addr(), nil
+}
+
+// ConnectWith is Connect with a dial function of the caller's (a
+// PipeListener's Dial, a relay): name says where it goes, for logs and
+// Disconnect.
+func (t *Transport) ConnectWith(ctx context.Context, name string, dial func(ctx context.Context) (net.Conn, error), peer keyholder.Address) error {
+	if !t.running.Load() {
+		return ErrNotRunning
+	}
+	d, err := netconn.NewDialerFunc(t.net, name, dial, peer)
+	if err != nil {
+		return err
+	}
+	return t.runDialer(name, peer, d, func() (*netconn.Dialer, error) {
+		return netconn.NewDialerFunc(t.net, name, dial, peer)
+	})
 }
 
 // Connect keeps a connection to the router peer at endpoint, re-dialling
@@ -290,14 +331,17 @@ func (t *Transport) runDialer(endpoint string, peer keyholder.Address, d *netcon
 		return fmt.Errorf("transport: already connecting to %s at %s", peer, endpoint)
 	}
 	ctx, cancel := context.WithCancel(t.ctx)
-	t.dialers[key] = cancel
+	entry := &dialerEntry{cancel}
+	t.dialers[key] = entry
 	t.mu.Unlock()
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
 		defer func() {
 			t.mu.Lock()
-			delete(t.dialers, key)
+			if t.dialers[key] == entry {
+				delete(t.dialers, key)
+			}
 			t.mu.Unlock()
 			cancel()
 		}()
@@ -327,14 +371,17 @@ func (t *Transport) runDialer(endpoint string, peer keyholder.Address, d *netcon
 // Disconnect stops a Connect to peer at endpoint and closes its connection.
 func (t *Transport) Disconnect(endpoint string, peer keyholder.Address) error {
 	t.mu.Lock()
-	cancel, ok := t.dialers[dialerKey(endpoint, peer)]
+	e, ok := t.dialers[dialerKey(endpoint, peer)]
+	delete(t.dialers, dialerKey(endpoint, peer))
 	t.mu.Unlock()
 	if !ok {
 		return ErrNotConnected
 	}
-	cancel()
+	e.cancel()
 	return nil
 }
+
+type dialerEntry struct{ cancel context.CancelFunc }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	tm := time.NewTimer(d)
@@ -353,7 +400,9 @@ type Connection struct {
 	Remote  string            // the peer's endpoint, as Endpoint writes it
 	Auth    netconn.Auth
 	UpSince time.Time
-	Stats   netconn.Stats
+	Stats   netconn.Stats // frames and bytes each way, drops
+	// QueueBytes is what waits in the connection's send queue now.
+	QueueBytes int
 }
 
 // Connections returns the live connections and their counters.
@@ -363,7 +412,7 @@ func (t *Transport) Connections() []Connection {
 		r := v.(*route)
 		ra := r.conn.RemoteAddr()
 		out = append(out, Connection{Peer: r.peer, Remote: Endpoint(ra.Network(), ra.String()), Auth: r.conn.Auth(),
-			UpSince: r.upSince, Stats: r.conn.Stats()})
+			UpSince: r.conn.UpSince(), Stats: r.conn.Stats(), QueueBytes: r.conn.QueueBytes()})
 		return true
 	})
 	return out
