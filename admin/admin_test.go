@@ -281,11 +281,14 @@ func TestAPIProcesses(t *testing.T) {
 		byName[p.Name] = p
 	}
 	b := byName["blocker"]
-	if b.MailboxLen != 5 || b.Status != "running" || !strings.HasPrefix(b.PID, "<alice.") {
+	if b.MailboxLen != 5 || b.Status != "running" || !strings.HasPrefix(b.PID, "<alice.") || b.Child != "app/blocker" {
 		t.Errorf("blocker = %+v, want mailbox 5, running", b)
 	}
 	if _, ok := byName["counter"]; !ok {
 		t.Errorf("no counter in %+v", doc.Processes)
+	}
+	if w := byName["w1"]; w.Child != "app/workers/w1" {
+		t.Errorf("w1 = %+v, want child app/workers/w1", w)
 	}
 
 	// One process, by name, by PID and by number: info and reported state.

@@ -57,10 +57,54 @@ func (src Source) processes() Processes {
 		return doc
 	}
 	doc.System = src.System.Name()
+	children, proxies := src.childIDs(), src.proxies()
 	for _, pi := range src.System.Processes() {
-		doc.Processes = append(doc.Processes, processView(pi))
+		p := processView(pi)
+		p.Child = children[pi.PID]
+		p.Proxy = proxies[pi.Name]
+		doc.Processes = append(doc.Processes, p)
 	}
 	return doc
+}
+
+// proxies maps the registered names of foreign engines' proxies (their
+// addresses) to the peer router each was learned from.
+func (src Source) proxies() map[string]string {
+	out := map[string]string{}
+	if src.Transport == nil {
+		return out
+	}
+	for peer, engines := range src.Transport.Learned() {
+		for _, e := range engines {
+			out[e.String()] = peer.String()
+		}
+	}
+	return out
+}
+
+// childIDs maps the PIDs of the genserver children of the Source's
+// supervisors to "supervisor/child" paths, so a process shows which child it
+// is (an engine's registered name is its address, which says little).
+func (src Source) childIDs() map[genserver.PID]string {
+	out := map[genserver.PID]string{}
+	var walk func(t supervisor.Tree, path string)
+	walk = func(t supervisor.Tree, path string) {
+		for _, c := range t.Children {
+			if !c.PID.IsZero() {
+				out[c.PID] = path + "/" + c.ID
+			}
+			if c.Sub != nil {
+				walk(*c.Sub, path+"/"+c.ID)
+			}
+		}
+	}
+	for _, s := range src.Supervisors {
+		if s != nil {
+			t := s.Tree()
+			walk(t, t.Name)
+		}
+	}
+	return out
 }
 
 // findProcess resolves what /api/process/{pid} was given: a PID as printed
@@ -95,6 +139,8 @@ func (src Source) process(ctx context.Context, id string, timeout time.Duration)
 		return Process{}, fmt.Errorf("%w: %q: %v", ErrNoSuchProcess, id, err)
 	}
 	p := processView(pi)
+	p.Child = src.childIDs()[pid]
+	p.Proxy = src.proxies()[pi.Name]
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	state, err := src.System.GetState(ctx, pid)

@@ -12,12 +12,14 @@ import (
 // Process is one process, as /api/processes lists it and /api/process/{pid}
 // shows it (with State).
 type Process struct {
-	PID         string    `json:"pid"`            // "<system.N>"
-	Name        string    `json:"name,omitempty"` // registered name, if any
-	Status      string    `json:"status"`         // idle, running or exiting
-	MailboxLen  int       `json:"mailbox"`        // messages waiting
-	Handled     uint64    `json:"handled"`        // messages handled since it started
-	InCallback  Duration  `json:"in_callback"`    // time in the current callback, 0 when idle
+	PID         string    `json:"pid"`             // "<system.N>"
+	Name        string    `json:"name,omitempty"`  // registered name, if any
+	Child       string    `json:"child,omitempty"` // "supervisor/child ID" when a supervisor of the Source runs it
+	Proxy       string    `json:"proxy,omitempty"` // for the proxy of a foreign engine: the peer router it was learned from
+	Status      string    `json:"status"`          // idle, running or exiting
+	MailboxLen  int       `json:"mailbox"`         // messages waiting
+	Handled     uint64    `json:"handled"`         // messages handled since it started
+	InCallback  Duration  `json:"in_callback"`     // time in the current callback, 0 when idle
 	Links       []string  `json:"links,omitempty"`
 	Monitors    []string  `json:"monitors,omitempty"`
 	MonitoredBy []string  `json:"monitored_by,omitempty"`
@@ -128,7 +130,8 @@ func (d *Duration) UnmarshalText(b []byte) error {
 }
 
 // SortProcesses sorts ps in place by key: "mailbox" (longest first),
-// "handled" (most first), "name" (named first, by name, then by PID) or
+// "handled" (most first), "name" (by supervisor child path or registered
+// name, unnamed last, then by PID) or
 // "pid" (by PID number). It reports whether key is one of those.
 func SortProcesses(ps []Process, key string) bool {
 	byPID := func(a, b Process) int { return cmp.Compare(pidNumber(a.PID), pidNumber(b.PID)) }
@@ -144,13 +147,14 @@ func SortProcesses(ps []Process, key string) bool {
 		}
 	case "name":
 		f = func(a, b Process) int {
-			if (a.Name == "") != (b.Name == "") {
-				if a.Name == "" {
+			an, bn := cmp.Or(a.Child, a.Name), cmp.Or(b.Child, b.Name)
+			if (an == "") != (bn == "") {
+				if an == "" {
 					return 1
 				}
 				return -1
 			}
-			return cmp.Or(cmp.Compare(a.Name, b.Name), byPID(a, b))
+			return cmp.Or(cmp.Compare(an, bn), byPID(a, b))
 		}
 	case "pid":
 		f = byPID

@@ -60,6 +60,14 @@ function durNanos(d) {
   for (const [, num, u] of d.matchAll(/([0-9.]+)(ns|us|µs|μs|ms|s|m|h)/g)) total += parseFloat(num) * unit[u];
   return d.startsWith("-") ? -total : total;
 }
+function fmtDur(d) {
+  const ns = durNanos(d);
+  if (ns === 0) return "";
+  if (ns < 1e6) return (ns / 1e3).toFixed(0) + " µs";
+  if (ns < 1e9) return (ns / 1e6).toFixed(1) + " ms";
+  if (ns < 120e9) return (ns / 1e9).toFixed(1) + " s";
+  return (ns / 60e9).toFixed(1) + " min";
+}
 const pidNum = (pid) => parseInt((pid.match(/(\d+)>?$/) || [0, 0])[1], 10);
 
 async function getJSON(path) {
@@ -73,7 +81,7 @@ async function getJSON(path) {
 
 const sorters = {
   pid: (a, b) => pidNum(a.pid) - pidNum(b.pid),
-  name: (a, b) => (a.name || "\uffff").localeCompare(b.name || "\uffff") || pidNum(a.pid) - pidNum(b.pid),
+  name: (a, b) => (a.child || a.name || "\uffff").localeCompare(b.child || b.name || "\uffff") || pidNum(a.pid) - pidNum(b.pid),
   status: (a, b) => a.status.localeCompare(b.status) || pidNum(a.pid) - pidNum(b.pid),
   mailbox: (a, b) => a.mailbox - b.mailbox || a.handled - b.handled,
   handled: (a, b) => a.handled - b.handled || a.mailbox - b.mailbox,
@@ -83,7 +91,7 @@ const ascByDefault = { pid: true, name: true, status: true };
 
 function renderProcesses() {
   const f = view.filter.toLowerCase();
-  let rows = view.procs.filter((p) => !f || p.pid.toLowerCase().includes(f) || (p.name || "").toLowerCase().includes(f) || p.status.includes(f));
+  let rows = view.procs.filter((p) => !f || p.pid.toLowerCase().includes(f) || (p.name || "").toLowerCase().includes(f) || (p.child || "").toLowerCase().includes(f) || p.status.includes(f));
   rows.sort(sorters[view.sort]);
   if (!view.asc) rows.reverse();
   const tbody = el("tbody");
@@ -95,11 +103,14 @@ function renderProcesses() {
       onclick: () => select(p.pid),
     },
       el("td", { class: "pid mono" }, p.pid),
-      el("td", { class: "name" }, p.name || ""),
+      el("td", { class: "name", title: p.name || "" },
+        p.child ? el("span", { class: "child" }, p.child) : null,
+        p.proxy ? el("span", { class: "proxy", title: "proxy of an engine learned from peer " + p.proxy }, "proxy ← peer " + p.proxy.slice(0, 10) + "…") : null,
+        !p.child && !p.proxy && p.name ? el("span", {}, p.name.length > 24 ? short(p.name) : p.name) : null),
       el("td", { class: "status" }, el("span", { class: "st st-" + p.status }, p.status)),
       el("td", { class: mb }, fmtInt(p.mailbox)),
       el("td", { class: "handled num" }, fmtInt(p.handled)),
-      el("td", { class: "in-callback num" }, p.in_callback === "0s" ? "" : p.in_callback),
+      el("td", { class: "in-callback num", title: p.in_callback }, fmtDur(p.in_callback)),
     ));
   }
   $("#processes tbody").replaceWith(tbody);
@@ -130,11 +141,13 @@ async function refreshDetail() {
   if (view.selected !== pid) return;
   const list = (xs) => (xs && xs.length ? xs.join(" ") : "–");
   const dl = el("dl", { class: "info" },
-    el("dt", {}, "name"), el("dd", {}, p.name || "–"),
+    el("dt", {}, "name"), el("dd", { class: "mono" }, p.name || "–"),
+    el("dt", {}, "child"), el("dd", {}, p.child || "–"),
+    p.proxy ? [el("dt", {}, "proxy of"), el("dd", { class: "mono" }, "an engine of peer " + p.proxy)] : null,
     el("dt", {}, "status"), el("dd", {}, el("span", { class: "st st-" + p.status }, p.status)),
     el("dt", {}, "mailbox"), el("dd", { id: "detail-mailbox" }, fmtInt(p.mailbox)),
     el("dt", {}, "handled"), el("dd", { id: "detail-handled" }, fmtInt(p.handled)),
-    el("dt", {}, "in callback"), el("dd", {}, p.in_callback),
+    el("dt", {}, "in callback"), el("dd", { title: p.in_callback }, fmtDur(p.in_callback) || "–"),
     el("dt", {}, "started"), el("dd", {}, p.started ? new Date(p.started).toLocaleTimeString() + " (" + since(p.started) + " ago)" : "–"),
     el("dt", {}, "trap exits"), el("dd", {}, p.trap_exits ? "yes" : "no"),
     el("dt", {}, "links"), el("dd", { class: "mono" }, list(p.links)),
@@ -205,17 +218,23 @@ function renderStats(doc) {
   $("#sum-processes").textContent = fmtInt(procs.total);
   $("#sum-mailbox").textContent = fmtInt(doc.mailboxes.total);
   $("#sum-maxmailbox").textContent = fmtInt(doc.mailboxes.max);
-  $("#sum-maxwho").textContent = doc.mailboxes.max ? (doc.mailboxes.max_name || doc.mailboxes.max_pid) : "";
+  $("#sum-maxwho").textContent = doc.mailboxes.max ? short(doc.mailboxes.max_name || doc.mailboxes.max_pid) : "";
   $("#sum-restarts").textContent = fmtInt(doc.restarts);
   $("#sum-delivered").textContent = doc.transport ? fmtInt(doc.transport.delivered) : "–";
   const drops = Object.entries(doc.drops || {}).sort(([a], [b]) => a.localeCompare(b));
   $("#sum-dropped").textContent = fmtInt(drops.reduce((n, [, v]) => n + v, 0));
-  const dt = el("tbody");
-  for (const [cause, n] of drops) {
-    dt.append(el("tr", { data: { cause } }, el("td", { class: "mono" }, cause), el("td", { class: "num" + (n ? " nonzero" : "") }, fmtInt(n))));
+  // Causes with drops first, each on its row; the causes at zero folded.
+  const row = ([cause, n]) => el("tr", { data: { cause } }, el("td", { class: "mono" }, cause), el("td", { class: "num" + (n ? " nonzero" : "") }, fmtInt(n)));
+  const hit = drops.filter(([, n]) => n > 0), zero = drops.filter(([, n]) => n === 0);
+  const box = el("div", { id: "drops" });
+  if (!drops.length) box.append(el("p", { class: "dim" }, "no transport"));
+  if (hit.length) box.append(el("table", {}, el("tbody", {}, hit.map(row))));
+  else if (drops.length) box.append(el("p", { class: "ok" }, "nothing dropped"));
+  if (zero.length) {
+    const open = $("#drops details") ? $("#drops details").open : false;
+    box.append(el("details", { open }, el("summary", {}, `${zero.length} causes at 0`), el("table", { class: "zero" }, el("tbody", {}, zero.map(row)))));
   }
-  if (!drops.length) dt.append(el("tr", {}, el("td", { class: "dim" }, "no transport")));
-  $("#drops tbody").replaceWith(dt);
+  $("#drops").replaceWith(box);
   const ct = el("tbody");
   for (const [k, n] of Object.entries(doc.transport || {}).filter(([k]) => !k.startsWith("dropped_")).sort(([a], [b]) => a.localeCompare(b))) {
     ct.append(el("tr", {}, el("td", { class: "mono" }, k), el("td", { class: "num" }, fmtInt(n))));
