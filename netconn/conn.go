@@ -303,6 +303,16 @@ func (c *Conn) Close() error {
 	return nil
 }
 
+// CloseWith is CloseAsync that tells the peer why, with g as the go-away
+// frame (say wire.GoAwayOverLimit and which bound, when the layer above
+// refuses a peer). It returns at once; Done is closed when the connection
+// has stopped. If the connection fails on its own first, the go-away says
+// that instead.
+func (c *Conn) CloseWith(g wire.GoAway) {
+	c.goAway.CompareAndSwap(nil, &g)
+	c.CloseAsync()
+}
+
 // CloseAsync starts Close and returns at once.
 func (c *Conn) CloseAsync() {
 	c.mu.Lock()
@@ -390,8 +400,8 @@ func (c *Conn) run(ctx context.Context) error {
 	// unless it is the writer that failed.
 	c.q.close()
 	if !writerOut {
-		if !errors.Is(err, ErrPeerClosed) {
-			g := goAwayFor(err)
+		if !errors.Is(err, ErrPeerClosed) && (err != nil || c.goAway.Load() == nil) {
+			g := goAwayFor(err) // a failure says so; else CloseWith's, or normal
 			c.goAway.Store(&g)
 		}
 		close(c.writerStop)

@@ -197,3 +197,21 @@ func TestUpSince(t *testing.T) {
 		t.Fatal("UpSince changed after close")
 	}
 }
+
+// CloseWith tells the peer why: its connection goes down with our go-away.
+func TestCloseWith(t *testing.T) {
+	p := startPair(t, connTypes[0], MACs, nil)
+	p.srvConn.CloseWith(wire.GoAway{Code: wire.GoAwayOverLimit, Reason: "engines learned: 10000"})
+	<-p.srvConn.Done()
+	if d := recv(t, p.srv.downs, "server down"); d.err != nil {
+		t.Fatalf("server: %v", d.err)
+	}
+	d := recv(t, p.cli.downs, "client down")
+	var g wire.GoAway
+	if !errors.As(d.err, &g) || g.Code != wire.GoAwayOverLimit || g.Reason != "engines learned: 10000" {
+		t.Fatalf("client: %v", d.err)
+	}
+	if !strings.Contains(d.err.Error(), "over limit") {
+		t.Fatal(d.err)
+	}
+}

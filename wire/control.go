@@ -205,9 +205,10 @@ const (
 	GoAwayTooManyBad    GoAwayCode = 4 // too many batches failed authentication
 	GoAwayIdleTimeout   GoAwayCode = 5 // nothing received for too long
 	GoAwayInternal      GoAwayCode = 6 // local failure
+	GoAwayOverLimit     GoAwayCode = 7 // the peer exceeded a bound kept per peer (engines, calls, bytes)
 )
 
-var goAwayNames = [...]string{"normal", "protocol error", "refused", "frame too large", "too many bad batches", "idle timeout", "internal error"}
+var goAwayNames = [...]string{"normal", "protocol error", "refused", "frame too large", "too many bad batches", "idle timeout", "internal error", "over limit"}
 
 func (c GoAwayCode) String() string {
 	if int(c) < len(goAwayNames) {
