@@ -30,19 +30,21 @@ import (
 // call and cast are one-shot client nodes: new keys in memory, one
 // connection to the node, one request.
 //
-// Finding the engine. A node bursts learn messages for all its engines as
-// soon as a connection is up, before it handles anything that arrives on
-// it, and a connection delivers in order. So the client waits for the
-// learns; as soon as it has learned any engine of the node (and not yet the
-// target), it calls that engine with a marker: a request type no node
-// registers, which the node's transport answers at once with "bad request"
-// without disturbing the engine. Since the node queued its whole burst
-// before it read the marker, the answer arrives after the last learn of the
-// burst: if the target has not been learned by then, the node has no such
-// engine, and the client says so at once. Only a node that runs no engine
-// at all sends no learn, and then the client can only wait out --timeout.
+// Finding the engine. A node announces all its engines as soon as a
+// connection is up, then sends an end-of-burst marker (wire.Synced), which
+// the transport reports with Config.OnSynced. So the client waits for the
+// learns: if the target has not been learned when the marker arrives, the
+// node has no such engine, and the client says so at once (also when the
+// node runs no engine at all).
 //
-// The same marker acknowledges a cast: the node has handed the cast to the
+// A marker request acknowledges a cast: a request type no node registers,
+// which the node's transport answers at once with "bad request" without
+// disturbing the engine. The node has handed the cast to the engine's
+// mailbox before it reads the marker that follows it, so when cast prints
+// "sent" the cast is in the engine's mailbox, ahead of any request that
+// anyone sends afterwards.
+//
+// The cast acknowledgement: the node has handed the cast to the
 // engine's mailbox before it reads the marker that follows it, so when cast
 // prints "sent" the cast is in the engine's mailbox, ahead of any request
 // that anyone sends afterwards.
@@ -284,8 +286,8 @@ type client struct {
 
 	mu      sync.Mutex
 	learned map[keyholder.Address]bool
-	any     keyholder.Address // some engine learned, to send the marker to
-	learnCh chan struct{}     // capacity 1: something was learned since the last look
+	learnCh chan struct{} // capacity 1: something was learned since the last look
+	synced  chan struct{} // capacity 1: the node's end-of-burst marker arrived
 }
 
 type connEvent struct {
@@ -310,6 +312,7 @@ func dialClient(ctx context.Context, endpoint string, router keyholder.Address, 
 		events:  make(chan connEvent, 16),
 		learned: make(map[keyholder.Address]bool),
 		learnCh: make(chan struct{}, 1),
+		synced:  make(chan struct{}, 1),
 	}
 	event := func(e connEvent) {
 		select {
@@ -322,10 +325,15 @@ func dialClient(ctx context.Context, endpoint string, router keyholder.Address, 
 		OnLearn: func(engine, _ keyholder.Address) {
 			c.mu.Lock()
 			c.learned[engine] = true
-			c.any = engine
 			c.mu.Unlock()
 			select {
 			case c.learnCh <- struct{}{}:
+			default:
+			}
+		},
+		OnSynced: func(keyholder.Address) {
+			select {
+			case c.synced <- struct{}{}:
 			default:
 			}
 		},
@@ -357,21 +365,14 @@ func (c *client) close() {
 var errNoSuchEngine = errors.New("no such engine")
 
 // awaitEngine waits until the node has announced engine to, and fails as
-// soon as it is clear that it will not (see the comment at the top).
-func (c *client) awaitEngine(ctx context.Context, to keyholder.Address, timeout time.Duration) (err error) {
+// soon as it is clear that it will not: its end-of-burst marker came
+// without it (see the comment at the top).
+func (c *client) awaitEngine(ctx context.Context, to keyholder.Address, timeout time.Duration) error {
 	up := false
-	var probeDone chan error // non-nil while a marker is out
-	probeCtx, cancelProbe := context.WithCancel(ctx)
-	defer func() {
-		cancelProbe()
-		if probeDone != nil {
-			<-probeDone
-		}
-	}()
-	lookup := func() (found bool, some keyholder.Address) {
+	found := func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.learned[to], c.any
+		return c.learned[to]
 	}
 	for {
 		select {
@@ -381,8 +382,6 @@ func (c *client) awaitEngine(ctx context.Context, to keyholder.Address, timeout 
 				return errors.New("interrupted")
 			case !up:
 				return fmt.Errorf("timed out after %v connecting to the node at %s (TLS handshake not done)", timeout, c.endpoint)
-			case probeDone == nil:
-				return fmt.Errorf("%w %v at %s: the node announced no engines within %v", errNoSuchEngine, to, c.endpoint, timeout)
 			default:
 				return fmt.Errorf("timed out after %v waiting for the node at %s to announce its engines", timeout, c.endpoint)
 			}
@@ -396,21 +395,12 @@ func (c *client) awaitEngine(ctx context.Context, to keyholder.Address, timeout 
 				return fmt.Errorf("the connection to the node at %s went down: %v", c.endpoint, e.err)
 			}
 		case <-c.learnCh:
-			found, some := lookup()
-			if found {
+			if found() {
 				return nil
 			}
-			if probeDone == nil {
-				probeDone = make(chan error, 1)
-				go func() { probeDone <- c.marker(probeCtx, some) }()
-			}
-		case perr := <-probeDone:
-			probeDone = nil
-			if found, _ := lookup(); found {
+		case <-c.synced:
+			if found() {
 				return nil
-			}
-			if errors.Is(perr, transport.ErrNoConnection) || ctx.Err() != nil {
-				continue // the connection event or the deadline says what happened
 			}
 			return fmt.Errorf("%w %v at %s: the node runs no engine with that address", errNoSuchEngine, to, c.endpoint)
 		}
