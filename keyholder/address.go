@@ -20,6 +20,8 @@ import (
 // the unused low bits of the last character must be zero), so text forms can
 // be compared as strings. There is no checksum: a mistyped address parses as
 // some other address, which no peer will be able to prove it owns.
+// wire/spec.md, "Addresses", specifies the form for other implementations;
+// wire/testdata/addresses.txt has valid forms and forms to refuse.
 type Address [32]byte
 
 // AddressPrefix starts the text form of every Address. It names the format

@@ -339,7 +339,10 @@ func proofMessage(router, engine Address) []byte {
 // A router announcing an engine sends this proof along, so a peer can check
 // with VerifyEngineProof that the engine's key holder agrees, and a router
 // cannot claim someone else's engine. It fails with ErrNotOurs if engine is not
-// a local engine (the router is not an engine).
+// a local engine (the router is not an engine). The label is 36 bytes (35
+// characters and a zero byte), the message 100; wire/spec.md, "Engine
+// proofs", specifies it for other implementations, and
+// wire/testdata/engine_proof.txt has a vector.
 func (k *Keyholder) EngineProof(engine Address) ([]byte, error) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
