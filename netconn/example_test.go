@@ -66,3 +66,52 @@ func Example() {
 	// cast from engine true to true via router true: hello
 	// stopped: <nil> <nil>
 }
+
+// Two nodes in one process connected in memory: a PipeListener served by
+// NewListenerOn, dialed by NewDialerFunc. Bob's node admits Alice by the
+// credential in her hello, though its AcceptPolicy knows nobody.
+func ExampleNewListenerOn() {
+	alice, _ := keyholder.New(keyholder.Config{})
+	bob, _ := keyholder.New(keyholder.Config{})
+	defer alice.Close()
+	defer bob.Close()
+
+	up := make(chan *netconn.Conn, 2)
+	bcfg := netconn.Config{
+		Keyholder: bob,
+		Deliver:   func(*netconn.Conn, *wire.Envelope) {},
+		OnUp:      func(c *netconn.Conn) { up <- c },
+		AdmitCredential: func(router keyholder.Address, cred []byte) bool {
+			return string(cred) == "member of the demo cluster"
+		},
+	}
+	acfg := netconn.Config{
+		Keyholder:  alice,
+		Deliver:    func(*netconn.Conn, *wire.Envelope) {},
+		Credential: []byte("member of the demo cluster"),
+	}
+
+	pl := netconn.NewPipeListener("bob")
+	l, err := netconn.NewListenerOn(bcfg, pl, netconn.AllowOnly())
+	if err != nil {
+		panic(err)
+	}
+	d, err := netconn.NewDialerFunc(acfg, "bob", pl.Dial, bob.Router())
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	lDone, dDone := make(chan error), make(chan error)
+	go func() { lDone <- l.Serve(ctx) }()
+	go func() { dDone <- d.Serve(ctx) }()
+
+	c := <-up
+	fmt.Println("bob admitted alice:", c.PeerRouter() == alice.Router())
+	fmt.Printf("her credential: %s\n", c.PeerCredential())
+	cancel()
+	fmt.Println("stopped:", <-dDone, <-lDone)
+	// Output:
+	// bob admitted alice: true
+	// her credential: member of the demo cluster
+	// stopped: <nil> <nil>
+}
