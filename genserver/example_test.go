@@ -65,3 +65,35 @@ func Example() {
 	// after one cast: 4
 	// the waiter got: 10
 }
+
+// Account reports its state itself, hiding the secret (OTP's format_status).
+type Account struct {
+	balance int
+	apiKey  string
+}
+
+func (a *Account) HandleCall(*genserver.Process, genserver.From, any) (any, error) { return a.balance, nil }
+func (a *Account) HandleCast(_ *genserver.Process, msg any)                       { a.balance += msg.(int) }
+func (a *Account) FormatStatus() any                                               { return fmt.Sprintf("balance=%d", a.balance) }
+
+// Introspection: the processes of a System, one process's info, and its
+// state read inside the process.
+func Example_introspection() {
+	ctx := context.Background()
+	sys := genserver.NewSystem(genserver.Config{Name: "bank"})
+	defer sys.Stop(ctx)
+	acct, _ := sys.Spawn(func() genserver.Server { return &Account{apiKey: "s3cret"} }, genserver.WithName("acct"))
+	_, _ = sys.Spawn(func() genserver.Server { return &Counter{} })
+	_ = sys.Cast(acct, 40)
+	_ = sys.Cast(acct, 2)
+
+	state, err := sys.GetState(ctx, genserver.Name("acct")) // after the two casts: same sender, in order
+	fmt.Println(state, err)
+	for _, p := range sys.Processes() {
+		fmt.Printf("%v %q handled=%d mailbox=%d\n", p.PID, p.Name, p.Handled, p.MailboxLen)
+	}
+	// Output:
+	// balance=42 <nil>
+	// <bank.1> "acct" handled=3 mailbox=0
+	// <bank.2> "" handled=0 mailbox=0
+}
