@@ -109,8 +109,8 @@ func TestRestartTypes(t *testing.T) {
 		{Transient, nil, ActionKeep},
 		{Transient, errBoom, ActionRestart},
 		{Transient, doNotRestart, ActionKeep},
-		{Transient, shutdownWhy, ActionKeep}, // OTP: {shutdown, Why} is no failure for a transient child
-		{Permanent, shutdownWhy, ActionRestart},
+		{Transient, errDrained, ActionKeep}, // OTP: {shutdown, Why} is no failure for a transient child
+		{Permanent, errDrained, ActionRestart},
 		{Temporary, nil, ActionRemove},
 		{Temporary, errBoom, ActionRemove},
 	} {
