@@ -26,6 +26,8 @@ func commands() []command {
 		{"node", "run a node: built-in engines, listeners and peer connections, until SIGINT/SIGTERM", runNode},
 		{"call", "call an engine on a running node and print the reply", runCall},
 		{"cast", "cast a message to an engine on a running node", runCast},
+		{"ps", "list a running node's processes from its admin server (--admin URL)", runPs},
+		{"status", "show a running node's connections, peers, supervisors and counters (--admin URL)", runStatus},
 		{"keygen", "create a key file with a router key and engine identities", runKeygen},
 		{"keys", "list the router and engine addresses in a key file", runKeys},
 		{"bench", "measure the performance targets of DESIGN.md §7 against the machine's limits", runBench},
