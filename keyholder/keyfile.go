@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -22,8 +23,12 @@ import (
 
 // The key file format is specified in keyfile.md.
 const (
-	keyFileMagic   = "\x89EKKEYS\n"
-	keyFileVersion = 1
+	keyFileMagic = "\x89EKKEYS\n"
+	// keyFileVersion is what Save writes: version 2 lists the public
+	// addresses in clear after the header. Version 1 (keys only, all
+	// encrypted) is still read.
+	keyFileVersion   = 2
+	keyFileVersionV1 = 1
 
 	saltSize      = 16
 	checkSize     = 16
@@ -145,32 +150,38 @@ func (k *Keyholder) SaveWith(path string, passphrase []byte, opts SaveOptions) e
 	if err := p.validate(); err != nil {
 		return err
 	}
-	plain, err := k.marshalKeys()
+	plain, public, err := k.marshalKeys()
 	if err != nil {
 		return err
 	}
 	defer clear(plain)
-	if len(plain)+chacha20poly1305.Overhead+headerSize > MaxKeyFileSize {
-		return fmt.Errorf("keyholder: too many engines to save: %d byte file, at most %d", len(plain)+chacha20poly1305.Overhead+headerSize, MaxKeyFileSize)
+	if size := headerSize + len(public) + len(plain) + chacha20poly1305.Overhead; size > MaxKeyFileSize {
+		return fmt.Errorf("keyholder: too many engines to save: %d byte file, at most %d", size, MaxKeyFileSize)
 	}
 
 	var saltNonce [saltSize + chacha20poly1305.NonceSizeX]byte
 	if err := k.readRand(saltNonce[:]); err != nil {
 		return fmt.Errorf("keyholder: saving keys: %w", err)
 	}
-	file, err := encodeKeyFile(plain, passphrase, p, saltNonce[:saltSize], saltNonce[saltSize:])
+	file, err := encodeKeyFile(plain, public, passphrase, p, saltNonce[:saltSize], saltNonce[saltSize:])
 	if err != nil {
 		return err
 	}
 	return writeFileAtomic(path, file)
 }
 
-// encodeKeyFile builds a key file holding plain (see keyfile.md).
-func encodeKeyFile(plain, passphrase []byte, p KDFParams, salt, nonce []byte) ([]byte, error) {
-	file := make([]byte, headerSize, headerSize+len(plain)+chacha20poly1305.Overhead)
+// encodeKeyFile builds a version-2 key file: the header, the public
+// section in clear, and plain encrypted (see keyfile.md). With a nil public
+// section it builds a version-1 file, as older builds wrote (for tests).
+func encodeKeyFile(plain, public, passphrase []byte, p KDFParams, salt, nonce []byte) ([]byte, error) {
+	file := make([]byte, headerSize, headerSize+len(public)+len(plain)+chacha20poly1305.Overhead)
 	hdr := file[:headerSize]
 	copy(hdr, keyFileMagic)
-	binary.BigEndian.PutUint16(hdr[offVersion:], keyFileVersion)
+	version := uint16(keyFileVersion)
+	if public == nil {
+		version = keyFileVersionV1
+	}
+	binary.BigEndian.PutUint16(hdr[offVersion:], version)
 	hdr[offThreads] = p.Threads
 	binary.BigEndian.PutUint32(hdr[offTime:], p.Time)
 	binary.BigEndian.PutUint32(hdr[offMemory:], p.MemoryKiB)
@@ -181,38 +192,61 @@ func encodeKeyFile(plain, passphrase []byte, p KDFParams, salt, nonce []byte) ([
 	dk := deriveFileKeys(passphrase, hdr[offSalt:offNonce], p)
 	defer clear(dk)
 	copy(hdr[offCheck:offHdrSum], dk[aeadKeySize:])
-	sum := sha256.Sum256(hdr[:offHdrSum])
+	sum := headerSum(hdr, public)
 	copy(hdr[offHdrSum:], sum[:headerSumSize])
+	file = append(file, public...)
 
 	aead, err := chacha20poly1305.NewX(dk[:aeadKeySize])
 	if err != nil {
 		return nil, fmt.Errorf("keyholder: saving keys: %w", err)
 	}
-	return aead.Seal(file, hdr[offNonce:offCTLen], plain, hdr), nil
+	// The additional data is everything before the ciphertext: the header
+	// and the public section.
+	return aead.Seal(file, hdr[offNonce:offCTLen], plain, file), nil
+}
+
+// headerSum is the header checksum: SHA-256 over header bytes 0..79 and,
+// in version 2, the public section.
+func headerSum(hdr, public []byte) [sha256.Size]byte {
+	h := sha256.New()
+	h.Write(hdr[:offHdrSum])
+	h.Write(public)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // marshalKeys encodes a consistent snapshot of the keys as the key file
-// plaintext (see keyfile.md). The caller zeroes it.
-func (k *Keyholder) marshalKeys() ([]byte, error) {
+// plaintext and the public section (see keyfile.md). The caller zeroes
+// plain.
+func (k *Keyholder) marshalKeys() (plain, public []byte, err error) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	if k.closed {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	names := slices.Sorted(maps.Keys(k.byName))
 	n := ed25519.SeedSize + 4
 	for _, name := range names {
 		n += 1 + len(name) + ed25519.SeedSize
 	}
-	plain := make([]byte, 0, n)
+	plain = make([]byte, 0, n)
 	plain = append(plain, k.router.priv[:ed25519.SeedSize]...)
 	plain = binary.BigEndian.AppendUint32(plain, uint32(len(names)))
+	public = make([]byte, 4, 4+n)
+	public = append(public, k.router.addr[:]...)
+	public = binary.BigEndian.AppendUint32(public, uint32(len(names)))
 	for _, name := range names {
+		kk := k.byName[name]
 		plain = append(plain, byte(len(name)))
 		plain = append(plain, name...)
-		plain = append(plain, k.byName[name].priv[:ed25519.SeedSize]...)
+		plain = append(plain, kk.priv[:ed25519.SeedSize]...)
+		public = append(public, byte(len(name)))
+		public = append(public, name...)
+		public = append(public, kk.addr[:]...)
 	}
-	return plain, nil
+	binary.BigEndian.PutUint32(public, uint32(len(public)-4))
+	return plain, public, nil
 }
 
 // writeFileAtomic replaces path with data: temporary file, fsync, rename,
@@ -336,10 +370,20 @@ func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCorruptKeyFile}, args...)...)
 }
 
-// decodeKeyFile checks everything that can be checked before running
-// argon2id, then decrypts and parses. It is the whole of Load's parsing, and
-// the fuzz target.
-func decodeKeyFile(data, passphrase []byte) (*Keyholder, error) {
+// keyFileParts is a key file split and checked as far as it can be without
+// the passphrase.
+type keyFileParts struct {
+	version uint16
+	hdr     []byte
+	kdf     KDFParams
+	aad     []byte // the AEAD's additional data: header, and public section in v2
+	ct      []byte
+	addrs   *KeyFileAddresses // v2 only
+}
+
+// parseKeyFile checks everything that can be checked before running
+// argon2id: steps 1 to 4 of "Reading" in keyfile.md.
+func parseKeyFile(data []byte) (*keyFileParts, error) {
 	switch {
 	case len(data) == 0:
 		return nil, corrupt("empty file")
@@ -350,54 +394,189 @@ func decodeKeyFile(data, passphrase []byte) (*Keyholder, error) {
 	case len(data) < offVersion+2:
 		return nil, corrupt("truncated in the header: %d of %d bytes", len(data), headerSize)
 	}
-	if v := binary.BigEndian.Uint16(data[offVersion:]); v != keyFileVersion {
-		return nil, corrupt("unsupported version %d (this build reads version %d)", v, keyFileVersion)
+	f := &keyFileParts{version: binary.BigEndian.Uint16(data[offVersion:])}
+	if f.version != keyFileVersion && f.version != keyFileVersionV1 {
+		return nil, corrupt("unsupported version %d (this build reads versions 1 and %d)", f.version, keyFileVersion)
 	}
 	if len(data) < headerSize {
 		return nil, corrupt("truncated in the header: %d of %d bytes", len(data), headerSize)
 	}
-	hdr := data[:headerSize]
-	sum := sha256.Sum256(hdr[:offHdrSum])
-	if subtle.ConstantTimeCompare(sum[:headerSumSize], hdr[offHdrSum:headerSize]) != 1 {
-		return nil, corrupt("header checksum mismatch (damaged header)")
+	f.hdr = data[:headerSize]
+	rest := data[headerSize:]
+	var public []byte
+	if f.version >= 2 {
+		if len(rest) < 4 {
+			return nil, corrupt("truncated before the public section")
+		}
+		n := binary.BigEndian.Uint32(rest)
+		if uint64(n) > uint64(len(rest)-4) {
+			return nil, corrupt("truncated in the public section: %d of %d bytes", len(rest)-4, n)
+		}
+		public, rest = rest[:4+n], rest[4+n:]
 	}
-	if hdr[offReserved] != 0 {
-		return nil, corrupt("reserved header byte is %d, want 0", hdr[offReserved])
+	sum := headerSum(f.hdr, public)
+	if subtle.ConstantTimeCompare(sum[:headerSumSize], f.hdr[offHdrSum:headerSize]) != 1 {
+		return nil, corrupt("header checksum mismatch (damaged header or address list)")
 	}
-	p := KDFParams{
-		Threads:   hdr[offThreads],
-		Time:      binary.BigEndian.Uint32(hdr[offTime:]),
-		MemoryKiB: binary.BigEndian.Uint32(hdr[offMemory:]),
+	if f.hdr[offReserved] != 0 {
+		return nil, corrupt("reserved header byte is %d, want 0", f.hdr[offReserved])
 	}
-	if err := p.validate(); err != nil {
+	f.kdf = KDFParams{
+		Threads:   f.hdr[offThreads],
+		Time:      binary.BigEndian.Uint32(f.hdr[offTime:]),
+		MemoryKiB: binary.BigEndian.Uint32(f.hdr[offMemory:]),
+	}
+	if err := f.kdf.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorruptKeyFile, err)
 	}
-	ctLen := binary.BigEndian.Uint32(hdr[offCTLen:])
-	ct := data[headerSize:]
-	switch {
-	case uint64(len(ct)) < uint64(ctLen):
-		return nil, corrupt("truncated: %d of %d ciphertext bytes", len(ct), ctLen)
-	case uint64(len(ct)) > uint64(ctLen):
-		return nil, corrupt("%d bytes of trailing garbage", uint64(len(ct))-uint64(ctLen))
-	case len(ct) < chacha20poly1305.Overhead+ed25519.SeedSize+4:
-		return nil, corrupt("ciphertext of %d bytes is too short", len(ct))
+	if public != nil {
+		addrs, err := parsePublic(public[4:])
+		if err != nil {
+			return nil, err
+		}
+		f.addrs = addrs
 	}
+	ctLen := binary.BigEndian.Uint32(f.hdr[offCTLen:])
+	f.ct = rest
+	f.aad = data[:len(data)-len(rest)]
+	switch {
+	case uint64(len(f.ct)) < uint64(ctLen):
+		return nil, corrupt("truncated: %d of %d ciphertext bytes", len(f.ct), ctLen)
+	case uint64(len(f.ct)) > uint64(ctLen):
+		return nil, corrupt("%d bytes of trailing garbage", uint64(len(f.ct))-uint64(ctLen))
+	case len(f.ct) < chacha20poly1305.Overhead+ed25519.SeedSize+4:
+		return nil, corrupt("ciphertext of %d bytes is too short", len(f.ct))
+	}
+	return f, nil
+}
 
-	dk := deriveFileKeys(passphrase, hdr[offSalt:offNonce], p)
+// parsePublic parses the public section after its length (keyfile.md,
+// "Public section"), as strictly as the plaintext.
+func parsePublic(b []byte) (*KeyFileAddresses, error) {
+	if len(b) < len(Address{})+4 {
+		return nil, corrupt("address list truncated")
+	}
+	a := &KeyFileAddresses{}
+	copy(a.Router[:], b)
+	b = b[len(Address{}):]
+	n := binary.BigEndian.Uint32(b)
+	b = b[4:]
+	if uint64(n) > uint64(len(b))/(2+uint64(len(Address{}))) { // each entry takes at least 34 bytes
+		return nil, corrupt("address list claims %d engines in %d bytes", n, len(b))
+	}
+	seen := map[Address]bool{a.Router: true}
+	for i := uint32(0); i < n; i++ {
+		if len(b) < 1 || len(b) < 1+int(b[0])+len(Address{}) {
+			return nil, corrupt("address list truncated at engine %d of %d", i, n)
+		}
+		l := int(b[0])
+		e := NamedAddress{Name: string(b[1 : 1+l])}
+		copy(e.Address[:], b[1+l:])
+		if err := checkName(e.Name); err != nil {
+			return nil, corrupt("address list, engine %d: %w", i, err)
+		}
+		if i > 0 && strings.Compare(a.Engines[i-1].Name, e.Name) >= 0 {
+			return nil, corrupt("address list: names out of order or repeated at engine %d", i)
+		}
+		if seen[e.Address] {
+			return nil, corrupt("address list repeats an address at engine %d", i)
+		}
+		seen[e.Address] = true
+		a.Engines = append(a.Engines, e)
+		b = b[1+l+len(Address{}):]
+	}
+	if len(b) != 0 {
+		return nil, corrupt("%d bytes after the last address", len(b))
+	}
+	return a, nil
+}
+
+// decodeKeyFile checks everything that can be checked before running
+// argon2id, then decrypts and parses. It is the whole of Load's parsing, and
+// the fuzz target.
+func decodeKeyFile(data, passphrase []byte) (*Keyholder, error) {
+	f, err := parseKeyFile(data)
+	if err != nil {
+		return nil, err
+	}
+	dk := deriveFileKeys(passphrase, f.hdr[offSalt:offNonce], f.kdf)
 	defer clear(dk)
-	if subtle.ConstantTimeCompare(dk[aeadKeySize:], hdr[offCheck:offHdrSum]) != 1 {
+	if subtle.ConstantTimeCompare(dk[aeadKeySize:], f.hdr[offCheck:offHdrSum]) != 1 {
 		return nil, ErrWrongPassphrase
 	}
 	aead, err := chacha20poly1305.NewX(dk[:aeadKeySize])
 	if err != nil {
 		return nil, fmt.Errorf("keyholder: %w", err)
 	}
-	plain, err := aead.Open(nil, hdr[offNonce:offCTLen], ct, hdr)
+	plain, err := aead.Open(nil, f.hdr[offNonce:offCTLen], f.ct, f.aad)
 	if err != nil {
-		return nil, corrupt("encrypted keys fail authentication (damaged ciphertext)")
+		return nil, corrupt("encrypted keys fail authentication (damaged or altered file)")
 	}
 	defer clear(plain)
-	return unmarshalKeys(plain)
+	k, err := unmarshalKeys(plain)
+	if err != nil {
+		return nil, err
+	}
+	// The AEAD has authenticated the address list; that it matches the
+	// keys is what a writer promised, checked all the same.
+	if f.addrs != nil && !f.addrs.equal(k) {
+		k.Close()
+		return nil, corrupt("the address list does not match the keys")
+	}
+	return k, nil
+}
+
+// ErrNoAddressList is returned by ReadAddresses for a key file of version
+// 1, which keeps its addresses encrypted with the keys: open it with Load
+// (Save then writes the current version, which lists them).
+var ErrNoAddressList = errors.New("keyholder: key file of version 1 lists no addresses without the passphrase")
+
+// NamedAddress is an engine's name and address.
+type NamedAddress struct {
+	Name    string
+	Address Address
+}
+
+// KeyFileAddresses are the public addresses a key file lists: its router's
+// and its engines', sorted by name.
+type KeyFileAddresses struct {
+	Router  Address
+	Engines []NamedAddress
+}
+
+func (a *KeyFileAddresses) equal(k *Keyholder) bool {
+	if a.Router != k.router.addr || len(a.Engines) != len(k.byName) {
+		return false
+	}
+	for _, e := range a.Engines {
+		kk, ok := k.byName[e.Name]
+		if !ok || kk.addr != e.Address {
+			return false
+		}
+	}
+	return true
+}
+
+// ReadAddresses returns the addresses a key file lists, without the
+// passphrase and without running argon2id. The list is checked against the
+// header checksum (accidental damage) but is authenticated only by the
+// encryption: a list someone altered on purpose is caught by the next Load,
+// not here. Errors are Load's for the file itself (ErrCorruptKeyFile,
+// ErrInsecureKeyFile, the file system's), and ErrNoAddressList for a
+// version-1 file.
+func ReadAddresses(path string) (KeyFileAddresses, error) {
+	data, err := readKeyFile(path)
+	if err != nil {
+		return KeyFileAddresses{}, err
+	}
+	f, err := parseKeyFile(data)
+	if err != nil {
+		return KeyFileAddresses{}, fmt.Errorf("%w (%s)", err, path)
+	}
+	if f.addrs == nil {
+		return KeyFileAddresses{}, fmt.Errorf("%w (%s)", ErrNoAddressList, path)
+	}
+	return *f.addrs, nil
 }
 
 // unmarshalKeys parses the key file plaintext into a new Keyholder.

@@ -224,10 +224,25 @@ func TestLoadFileProblems(t *testing.T) {
 	}
 }
 
-// resum recomputes the header checksum, as a hostile file would.
+// resum recomputes the header checksum, as a hostile file would: over the
+// header and, in version 2, the address list.
 func resum(data []byte) {
-	sum := sha256.Sum256(data[:offHdrSum])
-	copy(data[offHdrSum:headerSize], sum[:headerSumSize])
+	var public []byte
+	if binary.BigEndian.Uint16(data[offVersion:]) >= 2 && len(data) >= headerSize+4 {
+		n := binary.BigEndian.Uint32(data[headerSize:])
+		if uint64(headerSize+4)+uint64(n) <= uint64(len(data)) {
+			public = data[headerSize : headerSize+4+int(n)]
+		}
+	}
+	sum := sha256.New()
+	sum.Write(data[:offHdrSum])
+	sum.Write(public)
+	copy(data[offHdrSum:headerSize], sum.Sum(nil)[:headerSumSize])
+}
+
+// publicEnd is where a version-2 file's address list ends.
+func publicEnd(data []byte) int {
+	return headerSize + 4 + int(binary.BigEndian.Uint32(data[headerSize:]))
 }
 
 func TestLoadCorrupt(t *testing.T) {
@@ -252,7 +267,8 @@ func TestLoadCorrupt(t *testing.T) {
 		{"reserved", offReserved, offTime}, {"time", offTime, offMemory}, {"memory", offMemory, offSalt},
 		{"salt", offSalt, offNonce}, {"nonce", offNonce, offCTLen}, {"length", offCTLen, offCheck},
 		{"check", offCheck, offHdrSum}, {"checksum", offHdrSum, headerSize},
-		{"ciphertext", headerSize, len(good) - 16}, {"tag", len(good) - 16, len(good)},
+		{"address list", headerSize, publicEnd(good)},
+		{"ciphertext", publicEnd(good), len(good) - 16}, {"tag", len(good) - 16, len(good)},
 	}
 	for _, r := range regions {
 		for _, off := range []int{r.from, (r.from + r.to) / 2, r.to - 1} {
@@ -348,7 +364,7 @@ func TestLoadBadPlaintext(t *testing.T) {
 	}
 	for name, plain := range cases {
 		t.Run(name, func(t *testing.T) {
-			file, err := encodeKeyFile(plain, testPass, fastKDF, make([]byte, saltSize), make([]byte, 24))
+			file, err := encodeKeyFile(plain, nil, testPass, fastKDF, make([]byte, saltSize), make([]byte, 24))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -359,12 +375,97 @@ func TestLoadBadPlaintext(t *testing.T) {
 		})
 	}
 	// The well-formed version of the above loads.
-	file, _ := encodeKeyFile(keys(seed(1), 2, entry("a", seed(2)), entry("b", seed(3))), testPass, fastKDF, make([]byte, saltSize), make([]byte, 24))
+	file, _ := encodeKeyFile(keys(seed(1), 2, entry("a", seed(2)), entry("b", seed(3))), nil, testPass, fastKDF, make([]byte, saltSize), make([]byte, 24))
 	k, err := decodeKeyFile(file, testPass)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if es := k.Engines(); len(es) != 2 || es[0].Name != "a" || es[1].Name != "b" {
 		t.Fatalf("engines %v", es)
+	}
+}
+
+// The addresses of a version-2 file are readable without the passphrase.
+func TestReadAddresses(t *testing.T) {
+	k, path, _ := savedFile(t)
+	a, err := ReadAddresses(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Router != k.Router() || len(a.Engines) != len(k.Engines()) {
+		t.Fatalf("ReadAddresses = %+v", a)
+	}
+	for _, e := range a.Engines {
+		if got, ok := k.Engine(e.Name); !ok || got != e.Address {
+			t.Errorf("engine %s: %v, keyholder has %v", e.Name, e.Address, got)
+		}
+	}
+	for i := 1; i < len(a.Engines); i++ {
+		if a.Engines[i-1].Name >= a.Engines[i].Name {
+			t.Errorf("engines not sorted: %v", a.Engines)
+		}
+	}
+}
+
+// An address list altered on purpose, checksum fixed up, reads as altered
+// (nothing but the encryption authenticates it) and fails the next Load.
+func TestAlteredAddressList(t *testing.T) {
+	_, path, data := savedFile(t)
+	other := newKH(t)
+	r := other.Router()
+	copy(data[headerSize+4:], r[:]) // the router address comes first
+	resum(data)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := ReadAddresses(path)
+	if err != nil || a.Router != r {
+		t.Fatalf("ReadAddresses = %v, %v", a.Router, err)
+	}
+	if _, err := Load(path, testPass); !errors.Is(err, ErrCorruptKeyFile) {
+		t.Fatalf("Load of an altered address list: %v, want ErrCorruptKeyFile", err)
+	}
+}
+
+// A version-1 file, as the code before version 2 wrote it
+// (testdata/keyfile-v1.keys, passphrase testPass), still loads; it lists no
+// addresses until it is saved again.
+func TestVersion1File(t *testing.T) {
+	data, err := os.ReadFile("testdata/keyfile-v1.keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.BigEndian.Uint16(data[offVersion:]); v != 1 {
+		t.Fatalf("fixture is version %d", v)
+	}
+	want, err := os.ReadFile("testdata/keyfile-v1.addresses")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "v1.keys")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadAddresses(path); !errors.Is(err, ErrNoAddressList) {
+		t.Fatalf("ReadAddresses of a version-1 file: %v, want ErrNoAddressList", err)
+	}
+	k, err := Load(path, testPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	got := "router " + k.Router().String() + "\n"
+	for _, e := range k.Engines() {
+		got += "engine " + e.Address.String() + " " + e.Name + "\n"
+	}
+	if got != string(want) {
+		t.Fatalf("version-1 file holds\n%s\nwant\n%s", got, want)
+	}
+	if err := k.SaveWith(path, testPass, SaveOptions{KDF: fastKDF}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := ReadAddresses(path)
+	if err != nil || a.Router != k.Router() || len(a.Engines) != 3 {
+		t.Fatalf("after saving again: %+v, %v", a, err)
 	}
 }

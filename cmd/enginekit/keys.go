@@ -171,17 +171,21 @@ func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	fmt.Fprintf(stderr, "wrote key file %s\n", *keys)
-	return printIdentities(stdout, *keys, kh, *asJSON)
+	return printIdentities(stdout, *keys, keyholderAddresses(kh), *asJSON)
 }
 
 // --- keys --------------------------------------------------------------------
 
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keys", "keys --keys PATH [--json] [--passphrase-file FILE]\n\n"+
+	fs := newFlags("keys", "keys --keys PATH [--json]\n\n"+
 		"Lists the identities in a key file: the router's address and each engine's\n"+
 		"name and address, one per line (\"router ADDRESS\", \"engine ADDRESS NAME\").\n"+
-		"Private keys are never printed. The passphrase comes from --passphrase-file,\n"+
-		"else $"+passphraseEnv+", else a prompt when stdin is a terminal.", stdout)
+		"The addresses are read from the file's address list, without the passphrase\n"+
+		"(keyholder/keyfile.md); the private keys stay encrypted and are never printed.\n"+
+		"The list is authenticated only when the keys are decrypted: a changed list is\n"+
+		"caught by the next node that opens the file. A key file of the old format\n"+
+		"(version 1) keeps its addresses encrypted: for it the passphrase comes from\n"+
+		"--passphrase-file, else $"+passphraseEnv+", else a prompt when stdin is a terminal.", stdout)
 	keys := fs.String("keys", "", "`path` of the key file (required)")
 	asJSON := fs.Bool("json", false, "print one JSON object: {\"file\", \"router\", \"engines\": [{\"name\", \"address\"}]}")
 	ps := addPassphraseFlag(fs)
@@ -191,12 +195,32 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *keys == "" {
 		return fmt.Errorf("%w: --keys is required", errUsage)
 	}
-	kh, err := openKeys(ctx, *keys, ps, stderr)
-	if err != nil {
-		return err
+	if _, err := os.Stat(*keys); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no key file at %s (create one with 'enginekit keygen --keys %s')", *keys, *keys)
 	}
-	defer kh.Close()
-	return printIdentities(stdout, *keys, kh, *asJSON)
+	addrs, err := keyholder.ReadAddresses(*keys)
+	if errors.Is(err, keyholder.ErrNoAddressList) {
+		fmt.Fprintf(stderr, "%s is a key file of the old format (version 1): its addresses need the passphrase\n", *keys)
+		kh, err := openKeys(ctx, *keys, ps, stderr)
+		if err != nil {
+			return err
+		}
+		defer kh.Close()
+		return printIdentities(stdout, *keys, keyholderAddresses(kh), *asJSON)
+	}
+	if err != nil {
+		return err // keyholder's errors name the file and what is wrong with it
+	}
+	return printIdentities(stdout, *keys, addrs, *asJSON)
+}
+
+// keyholderAddresses lists the addresses of kh's keys.
+func keyholderAddresses(kh *keyholder.Keyholder) keyholder.KeyFileAddresses {
+	a := keyholder.KeyFileAddresses{Router: kh.Router()}
+	for _, e := range kh.Engines() {
+		a.Engines = append(a.Engines, keyholder.NamedAddress{Name: e.Name, Address: e.Address})
+	}
+	return a
 }
 
 type engineJSON struct {
@@ -204,25 +228,24 @@ type engineJSON struct {
 	Address keyholder.Address `json:"address"`
 }
 
-// printIdentities prints the router and engine addresses of kh. Only
-// addresses and names leave the keyholder; it has no way to print more.
-func printIdentities(w io.Writer, path string, kh *keyholder.Keyholder, asJSON bool) error {
-	engines := kh.Engines()
+// printIdentities prints the router and engine addresses of a key file.
+// Only addresses and names reach it; it has no way to print more.
+func printIdentities(w io.Writer, path string, a keyholder.KeyFileAddresses, asJSON bool) error {
 	if asJSON {
 		out := struct {
 			File    string            `json:"file"`
 			Router  keyholder.Address `json:"router"`
 			Engines []engineJSON      `json:"engines"`
-		}{File: path, Router: kh.Router(), Engines: make([]engineJSON, 0, len(engines))}
-		for _, e := range engines {
+		}{File: path, Router: a.Router, Engines: make([]engineJSON, 0, len(a.Engines))}
+		for _, e := range a.Engines {
 			out.Engines = append(out.Engines, engineJSON(e))
 		}
 		return json.NewEncoder(w).Encode(out)
 	}
 	// Name last: names may hold spaces, addresses never do, so
 	// `awk '{print $2}'` gives the addresses.
-	fmt.Fprintf(w, "router %s\n", kh.Router())
-	for _, e := range engines {
+	fmt.Fprintf(w, "router %s\n", a.Router)
+	for _, e := range a.Engines {
 		fmt.Fprintf(w, "engine %s %s\n", e.Address, displayName(e.Name))
 	}
 	return nil

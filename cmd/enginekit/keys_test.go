@@ -203,24 +203,53 @@ func TestPassphraseFile(t *testing.T) {
 	if err := os.WriteFile(empty, []byte("\nsecret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, _, errOut = runCmd(t, "keys", "--keys", path, "--passphrase-file", empty)
+	code, _, errOut = runCmd(t, append([]string{"keygen", "--keys", filepath.Join(dir, "other.keys"), "--passphrase-file", empty}, fastKDF...)...)
 	if code != 1 || !strings.Contains(errOut, "empty") {
 		t.Errorf("empty first line: exit %d, stderr %q", code, errOut)
 	}
 	oneLine(t, errOut)
 }
 
-func TestKeysWrongPassphrase(t *testing.T) {
+// keys lists the addresses of a key file without its passphrase.
+func TestKeysWithoutPassphrase(t *testing.T) {
 	t.Setenv(passphraseEnv, testPass)
 	path := filepath.Join(t.TempDir(), "node.keys")
-	keygen(t, path, "counter")
+	want := keygen(t, path, "counter")
 
 	t.Setenv(passphraseEnv, "wrong")
 	code, out, errOut := runCmd(t, "keys", "--keys", path)
+	if code != 0 || out != want || errOut != "" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 0 and %q", code, out, errOut, want)
+	}
+}
+
+// A key file of the old format (version 1, keyholder/testdata) still lists,
+// with its passphrase, and a wrong one is an error that names the file.
+func TestKeysVersion1File(t *testing.T) {
+	data, err := os.ReadFile("../../keyholder/testdata/keyfile-v1.keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("../../keyholder/testdata/keyfile-v1.addresses")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "old.keys")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(passphraseEnv, "correct horse battery staple")
+	code, out, errOut := runCmd(t, "keys", "--keys", path)
+	if code != 0 || out != string(want) || !strings.Contains(errOut, "old format") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 0 and %q", code, out, errOut, want)
+	}
+
+	t.Setenv(passphraseEnv, "wrong")
+	code, out, errOut = runCmd(t, "keys", "--keys", path)
 	if code != 1 || out != "" {
 		t.Errorf("exit %d, stdout %q; want 1 and nothing", code, out)
 	}
-	oneLine(t, errOut)
+	oneLine(t, lastLine(errOut))
 	if !strings.Contains(errOut, "wrong passphrase") || !strings.Contains(errOut, path) {
 		t.Errorf("stderr %q does not name the problem and the file", errOut)
 	}
@@ -246,7 +275,7 @@ func TestKeysBadFile(t *testing.T) {
 		return p
 	}
 	flipped := bytes.Clone(data)
-	flipped[len(flipped)-1] ^= 1
+	flipped[100] ^= 1 // the first byte of the address list
 
 	for _, tc := range []struct {
 		name, path, want string
