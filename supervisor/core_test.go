@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enginekit/enginekit/genserver"
 	"github.com/thejerf/suture/v4"
 )
 
@@ -14,6 +15,7 @@ func TestDecide(t *testing.T) {
 	panicked := &PanicError{Value: "x"}
 	doNotRestart := fmt.Errorf("done: %w", suture.ErrDoNotRestart)
 	terminate := fmt.Errorf("fatal: %w", suture.ErrTerminateSupervisorTree)
+	systemStopped := fmt.Errorf("%w: %w", genserver.ErrSystemStopped, genserver.ErrShutdown)
 	for _, tc := range []struct {
 		restart RestartType
 		err     error
@@ -34,6 +36,18 @@ func TestDecide(t *testing.T) {
 		{Temporary, panicked, ActionRemove},
 		{Temporary, doNotRestart, ActionRemove},
 		{Temporary, terminate, ActionTerminate},
+		// OTP: shutdown and {shutdown, Why} are no failure for a transient child.
+		{Permanent, errDrained, ActionRestart},
+		{Transient, errDrained, ActionKeep},
+		{Transient, genserver.ErrShutdown, ActionKeep},
+		{Temporary, errDrained, ActionRemove},
+		// Stopped with the System: nothing could restart, so stop quietly.
+		{Permanent, systemStopped, ActionStop},
+		{Transient, systemStopped, ActionStop},
+		{Temporary, systemStopped, ActionStop},
+		// A supervisor that gave up exits with shutdown, as in OTP.
+		{Permanent, maxRestarts(errBoom, "c", 3, time.Second), ActionRestart},
+		{Transient, maxRestarts(errBoom, "c", 3, time.Second), ActionKeep},
 	} {
 		if got := decide(tc.restart, tc.err); got != tc.want {
 			t.Errorf("decide(%v, %v) = %v, want %v", tc.restart, tc.err, got, tc.want)
