@@ -61,7 +61,9 @@
 // waits and fails with ErrQueueFull instead, for callers (the transport's
 // core) that must not block. Both refuse at once, with a *SizeError
 // (ErrTooLarge), an envelope that can never fit in a frame to the peer.
-// Conn.QueueBytes and Conn.UpSince are there for introspection.
+// Conn.QueueBytes and Conn.UpSince are there for introspection. Conn.Close
+// ends a connection in order with a go-away frame; Conn.CloseWith lets the
+// layer above say why (wire.GoAwayOverLimit when it refuses a peer).
 //
 // # Receiving
 //

@@ -267,8 +267,7 @@ func (l *Listener) acceptLoop(ctx context.Context, ln net.Listener, wg *sync.Wai
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			var ne net.Error
-			if !(errors.As(err, &ne) && ne.Timeout() || isTemporary(err)) {
+			if !isRetryable(err) {
 				return err
 			}
 			// Out of file descriptors and the like: wait and retry, as
@@ -305,7 +304,11 @@ func (l *Listener) failure(msg string, err error, accepting bool) {
 		l.stats.BindErrors++
 	}
 	l.mu.Unlock()
-	l.cfg.Logger.Error().Err(err).Str("address", l.addr.String()).Msg(msg)
+	ev := l.cfg.Logger.Error()
+	if accepting && isRetryable(err) {
+		ev = l.cfg.Logger.Warn() // retried in place; the socket stays
+	}
+	ev.Err(err).Str("address", l.addr.String()).Msg(msg)
 	if l.cfg.OnListenError != nil {
 		l.cfg.OnListenError(l.addr.String(), err)
 	}
@@ -340,6 +343,13 @@ func (l *Listener) Close() error {
 		return err
 	}
 	return nil
+}
+
+// isRetryable reports accept errors after which the same socket is tried
+// again: timeouts and isTemporary.
+func isRetryable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || isTemporary(err)
 }
 
 // isTemporary reports accept errors worth retrying: the process or system

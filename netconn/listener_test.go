@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -347,4 +348,41 @@ func TestConstructorErrors(t *testing.T) {
 	if _, err := NewDialerFunc(cfg, "x", pl.Dial, zero); !errors.Is(err, ErrBadConfig) {
 		t.Fatal(err)
 	}
+}
+
+// A temporary accept failure (out of descriptors) is retried on the same
+// socket after a short wait: reported and counted, but no re-bind.
+func TestListenerTemporaryAcceptError(t *testing.T) {
+	n := newNode(t)
+	synctest.Test(t, func(t *testing.T) {
+		cfg := n.config(MACs)
+		var errs []error
+		cfg.OnListenError = func(_ string, err error) { errs = append(errs, err) }
+		binds := 0
+		ln := newFakeListener()
+		l, err := newListener(cfg, "tcp", "127.0.0.1:9", AcceptAny, func(string, string) (net.Listener, error) {
+			binds++
+			return ln, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- l.Serve(ctx) }()
+		emfile := &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+		ln.fail <- emfile
+		ln.fail <- emfile // received only after the retry wait
+		synctest.Wait()
+		if binds != 1 || len(errs) != 2 || !errors.Is(errs[0], syscall.EMFILE) {
+			t.Fatalf("%d binds, errors %v", binds, errs)
+		}
+		if s := l.Stats(); !s.Listening || s.AcceptErrors != 2 || s.Rebinds != 0 {
+			t.Fatalf("%+v", s)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
 }
