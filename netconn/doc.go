@@ -91,4 +91,12 @@
 // engine, so an envelope replayed on the same or another connection is not
 // delivered twice. See ReplayGuard for the clock assumption and the memory
 // bound.
+//
+// # Source layout
+//
+// conn.go holds the Conn and its lifecycle (Serve, Send, TrySend, Close);
+// handshake.go the TLS handshake and the hello; read.go the reader loop and
+// batch verification; write.go the writer loop and sealing; queue.go the
+// send queue; listener.go, dialer.go and pipe.go the services and the
+// in-memory listener; replay.go the ReplayGuard; config.go the Config.
 package netconn
