@@ -11,12 +11,14 @@
 // body (spec.md, "Frames"). FrameReader reads them through its own buffer,
 // checks every length against a configured maximum before reading or
 // allocating, and returns bodies without copying. Hello, ping, pong and
-// go-away frames have Append*/Parse* functions.
+// go-away frames have Append*/Parse* functions. A Hello may carry an opaque
+// Credential (at most MaxCredentialSize bytes) in a hello extension, which
+// version-1 peers that predate it ignore.
 //
 // # Envelopes and batches
 //
 // An Envelope is one message between engines: Kind (Cast, Call, Reply, Info,
-// Learn, Forget, Event), Flags, Src, Dst, Ref, Deadline, Seq and an opaque
+// Learn, Forget, Event, Synced, Learns), Flags, Src, Dst, Ref, Deadline, Seq and an opaque
 // Payload. Envelopes travel in batch frames: one batch holds consecutive
 // envelopes of one Src, carries Src and the first Seq once, and ends with one
 // tag (an ed25519 signature or a MAC) over
@@ -44,5 +46,14 @@
 // decodes within explicit Limits (total size, nesting, array and map
 // lengths); an unknown name, an oversize payload or bad CBOR is an error for
 // that payload, never a panic. There is no global registry: each node (or
-// test) makes its own.
+// test) makes its own. A type's name is whatever it is registered under,
+// never derived from the Go type, so peers in other languages can use the
+// same names (spec.md, "Type names").
+//
+// # Golden vectors
+//
+// testdata/ holds hex of real frames, payloads, engine proofs and address
+// text forms made from keys with fixed seeds (spec.md, "Golden vectors");
+// TestGoldenVectors and TestGoldenFiles keep them true, and another
+// implementation can check itself against the same files.
 package wire
