@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -321,67 +322,50 @@ func (n *Node) Engine(name string) (keyholder.Address, bool) {
 	return keyholder.Address{}, false
 }
 
-// readyService is what the transport and a supervisor both are.
-type readyService interface {
-	ServeReady(ctx context.Context, ready func()) error
+// watched runs a service for supervisor.StartReady and reports, through
+// onEnd, an end that nobody asked for (its ctx still live).
+type watched struct {
+	svc   supervisor.ReadyServer
+	ended *atomic.Bool
+	onEnd func(error)
 }
 
-// background runs a readyService on a goroutine it owns.
+func (w watched) ServeReady(ctx context.Context, ready func()) error {
+	var started atomic.Bool
+	err := w.svc.ServeReady(ctx, func() { started.Store(true); ready() })
+	if started.Load() && ctx.Err() == nil {
+		w.ended.Store(true)
+		w.onEnd(err)
+	}
+	return err
+}
+
+// background is a service started with supervisor.StartReady.
 type background struct {
-	cancel  context.CancelFunc
-	done    chan struct{}
-	err     error // set before done is closed
-	stopped bool  // set by stop before it cancels
-	mu      sync.Mutex
+	stopFn func() error
+	ended  atomic.Bool
 }
 
 // startBackground starts svc and returns once it is ready, or its error if
 // it ends first. onEnd runs if svc ends later without being stopped.
-func startBackground(svc readyService, onEnd func(error)) (*background, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	b := &background{cancel: cancel, done: make(chan struct{})}
-	ready := make(chan struct{})
-	go func() {
-		defer close(b.done)
-		b.err = svc.ServeReady(ctx, func() { close(ready) })
-		b.mu.Lock()
-		stopped := b.stopped
-		b.mu.Unlock()
-		select {
-		case <-ready:
-			if !stopped {
-				onEnd(b.err)
-			}
-		default:
-		}
-	}()
-	select {
-	case <-ready:
-		return b, nil
-	case <-b.done:
-		cancel()
-		if b.err == nil {
-			return nil, errors.New("stopped before it was ready")
-		}
-		return nil, b.err
+func startBackground(svc supervisor.ReadyServer, onEnd func(error)) (*background, error) {
+	b := &background{}
+	stop, err := supervisor.StartReady(context.Background(), watched{svc, &b.ended, onEnd})
+	if err != nil {
+		return nil, err
 	}
+	b.stopFn = stop
+	return b, nil
 }
 
-// stop cancels the service, waits for it and returns its error, unless it
-// had ended on its own before (onEnd has reported that one).
+// stop stops the service and returns its error, unless it had ended on its
+// own (onEnd reported that one).
 func (b *background) stop() error {
-	b.mu.Lock()
-	select {
-	case <-b.done:
-		b.mu.Unlock()
+	err := b.stopFn()
+	if b.ended.Load() {
 		return nil
-	default:
 	}
-	b.stopped = true
-	b.mu.Unlock()
-	b.cancel()
-	<-b.done
-	return b.err
+	return err
 }
 
 // peersPolicy admits the routers of peers.
