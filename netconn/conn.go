@@ -52,6 +52,8 @@ type Conn struct {
 
 	upSince time.Time // when the handshake succeeded; set before up is closed
 
+	onHandshakeError func(error) // the Listener's counter; set before Serve
+
 	mu      sync.Mutex
 	state   connState
 	cancel  context.CancelFunc // of the Serve context, once Serve runs
@@ -348,6 +350,9 @@ func (c *Conn) Serve(ctx context.Context) error {
 		_ = c.raw.Close()
 		c.q.close()
 		c.finish(err)
+		if ctx.Err() == nil && c.onHandshakeError != nil {
+			c.onHandshakeError(err)
+		}
 		if ctx.Err() == nil && c.cfg.OnHandshakeError != nil {
 			c.cfg.OnHandshakeError(c.raw.RemoteAddr(), err)
 		}

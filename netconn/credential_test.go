@@ -54,6 +54,10 @@ func TestCredentialAdmission(t *testing.T) {
 			dsvc.stop(t)
 		}
 
+		if s := l.Stats(); s.NotAccepted != 2 || s.HandshakeFailures != 2 {
+			t.Fatalf("listener stats %+v", s)
+		}
+
 		// A router the policy accepts is not asked about.
 		before := asked.Load()
 		startDialer(t, ct, friend.config(Signatures), l.Addr(), srv.router())

@@ -47,8 +47,12 @@ type ListenerStats struct {
 	AcceptErrors uint64 // failed accepts, the temporary ones included
 	BindErrors   uint64 // failed attempts to bind the address again
 	Rebinds      uint64 // times the address was bound again after a failure
-	Conns        int    // connections held now, handshaking or up
-	Listening    bool   // the socket is bound now
+	// Handshakes that failed (TLS, hello, timeout), of which NotAccepted
+	// were peers refused by the AcceptPolicy (and AdmitCredential).
+	HandshakeFailures uint64
+	NotAccepted       uint64
+	Conns             int  // connections held now, handshaking or up
+	Listening         bool // the socket is bound now
 }
 
 // NewListener validates cfg, binds network ("tcp", "tcp4", "tcp6" or
@@ -286,12 +290,24 @@ func (l *Listener) acceptLoop(ctx context.Context, ln net.Listener, wg *sync.Wai
 		l.conns[c] = struct{}{}
 		l.stats.Accepted++
 		l.mu.Unlock()
+		c.onHandshakeError = l.countHandshakeError
 		wg.Go(func() {
 			_ = c.Serve(ctx)
 			l.mu.Lock()
 			delete(l.conns, c)
 			l.mu.Unlock()
 		})
+	}
+}
+
+// countHandshakeError counts a connection that failed before it came up
+// (before Config.OnHandshakeError hears of it).
+func (l *Listener) countHandshakeError(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stats.HandshakeFailures++
+	if errors.Is(err, ErrNotAccepted) {
+		l.stats.NotAccepted++
 	}
 }
 
