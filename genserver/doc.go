@@ -83,9 +83,10 @@
 // status, mailbox length, messages handled, time in the current callback,
 // links, monitors) for observers and metrics; System.GetState asks a process
 // for its state (OTP's sys:get_state), which a Server may shape by
-// implementing StatusReporter (OTP's format_status). Reading costs the
-// message path nothing but one atomic add per message: the process takes no
-// clock reading and no extra lock for it.
+// implementing StatusReporter (OTP's format_status). The counts move under
+// the lock the mailbox takes anyway, plus one atomic store per message only
+// while a process works through a burst; the message path takes no clock
+// reading and no extra lock for them.
 //
 // # How it runs
 //

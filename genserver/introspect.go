@@ -45,9 +45,10 @@ type ProcessInfo struct {
 	// MailboxLen is the number of messages waiting: queued and not yet taken
 	// by a callback (the one being handled is not counted).
 	MailboxLen int
-	// Handled counts the messages the process has taken from its mailbox:
-	// calls, casts and info messages (timers, Down, Exit, Timeout), and the
-	// GetState requests of introspection.
+	// Handled counts the messages the process has taken from its mailbox,
+	// the one being handled included: calls, casts and info messages
+	// (timers, Down, Exit, Timeout), and the GetState requests of
+	// introspection.
 	Handled uint64
 	// InCallback is how long the process has been in its current callback,
 	// as introspection has seen it: it is measured from the first look
@@ -117,9 +118,9 @@ func (p *Process) snapshot(now time.Time) (ProcessInfo, bool) {
 		p.mu.Unlock()
 		return ProcessInfo{}, false
 	}
-	handled := p.handled.Load()
+	handled := p.taken - uint64(p.left.Load())
 	info.Handled = handled
-	info.MailboxLen = int(p.queued - handled) // a message is queued (under mu) before it is handled
+	info.MailboxLen = int(p.queued - handled)
 	switch {
 	case p.exiting:
 		info.Status = Exiting

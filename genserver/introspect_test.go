@@ -223,3 +223,43 @@ func TestGetStateOfStuckProcess(t *testing.T) {
 		}
 	})
 }
+
+// The counts stay exact while a process works through a burst, also when a
+// Continue interrupts the burst and puts the rest back in the mailbox.
+func TestProcessInfoCountsInABurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := genserver.NewSystem(genserver.Config{})
+		defer sys.Stop(context.Background())
+		release := make(chan struct{})
+		pid := spawn(t, sys, &fn{
+			cast: func(p *genserver.Process, msg any) {
+				switch msg {
+				case 0:
+					<-release
+				case 10:
+					p.Continue(nil)
+				case 50:
+					<-release
+				}
+			},
+		})
+		_ = sys.Cast(pid, 0)
+		synctest.Wait()
+		for i := 1; i <= 100; i++ {
+			_ = sys.Cast(pid, i)
+		}
+		if info, _ := sys.ProcessInfo(pid); info.Handled != 1 || info.MailboxLen != 100 {
+			t.Fatalf("stuck on the first: handled %d, mailbox %d; want 1, 100", info.Handled, info.MailboxLen)
+		}
+		release <- struct{}{}
+		synctest.Wait() // stuck on 50, past the Continue at 10
+		if info, _ := sys.ProcessInfo(pid); info.Handled != 51 || info.MailboxLen != 50 || info.Status != genserver.Running {
+			t.Fatalf("stuck on 50: %+v; want handled 51, mailbox 50", info)
+		}
+		close(release)
+		synctest.Wait()
+		if info, _ := sys.ProcessInfo(pid); info.Handled != 101 || info.MailboxLen != 0 || info.Status != genserver.Idle {
+			t.Fatalf("done: %+v; want handled 101, mailbox 0, idle", info)
+		}
+	})
+}

@@ -73,12 +73,20 @@ type Process struct {
 	idleGen  uint64
 	limit    int
 	overflow Overflow
-	queued   uint64 // messages ever queued; queued - handled is the mailbox length
-	seen     seen   // introspection's last look at a running callback
+	// Introspection's counts cost the message path no atomic operation when
+	// the process takes one message at a time (as a call does): queued and
+	// taken move under mu, which is held anyway to queue and to take.
+	queued uint64 // messages ever queued
+	taken  uint64 // messages ever taken in batches, minus those put back
+	seen   seen   // introspection's last look at a running callback
 
 	sigPending atomic.Bool
-	handled    atomic.Uint64 // messages taken from the mailbox, written by the process only
-	trap       atomic.Bool
+	// left is how many messages of the batch being worked through are still
+	// to be handled; written by the process for batches of more than one
+	// message only (otherwise it stays 0). taken - left is the number of
+	// messages handled or being handled.
+	left atomic.Int64
+	trap atomic.Bool
 	reason     error // set before done is closed
 
 	// Owned by whichever goroutine runs the process.
@@ -229,14 +237,25 @@ func (p *Process) activate() {
 			p.mu.Unlock()
 			return
 		}
+		n := p.q.n
 		batch := p.q.take()
+		p.taken += uint64(n)
+		many := n > 1
+		if many {
+			p.left.Store(int64(n))
+		}
 		p.idleGen++
 		p.mu.Unlock()
 
+		left := n
 		for seg := batch; seg != nil; seg = p.sys.segs.release(seg) {
 			for i := seg.off; i < seg.n; i++ {
 				m := seg.msgs[i]
 				seg.msgs[i] = message{}
+				left--
+				if many {
+					p.left.Store(int64(left))
+				}
 				if p.dispatch(&m) {
 					return
 				}
@@ -246,6 +265,10 @@ func (p *Process) activate() {
 					seg.off = i + 1
 					p.mu.Lock()
 					p.q.prepend(seg)
+					p.taken -= uint64(left)
+					if many {
+						p.left.Store(0)
+					}
 					p.mu.Unlock()
 					seg = nil
 					break
@@ -261,7 +284,6 @@ func (p *Process) activate() {
 // dispatch runs one message's callback and reports whether the process exited.
 func (p *Process) dispatch(m *message) bool {
 	p.sender = m.from.caller
-	p.handled.Add(1)
 	switch m.kind {
 	case kCast:
 		p.srv.HandleCast(p, m.msg)
