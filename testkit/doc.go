@@ -1,8 +1,8 @@
 // Package testkit tests engines across nodes: it starts N real nodes
-// (node.Start) in the test's process, connects every pair over loopback TCP
-// or Unix sockets in a temporary directory, waits until each node has
-// learned the engines of the others, cuts and heals the links between them,
-// and checks at cleanup that nothing leaked a goroutine.
+// (node.Start) in the test's process, connects every pair over loopback TCP,
+// Unix sockets in a temporary directory, or in-memory pipes, waits until each
+// node has learned the engines of the others, cuts and heals the links
+// between them, and checks at cleanup that nothing leaked a goroutine.
 //
 //	func TestCounterAcrossNodes(t *testing.T) {
 //		c := testkit.Start(t, testkit.Options{
@@ -18,17 +18,14 @@
 //
 // # The links
 //
-// For each pair i < j, node j listens on a fresh endpoint (port 0, or a
-// socket file) that admits only the routers of the cluster, and node i
-// dials it through a link: a relay on its own endpoint that Cut closes,
-// like a pulled cable, and keeps refusing (accepting and hanging up) until
-// Heal. Node i redials with a short backoff (5–50 ms) the whole time, so a
-// healed link comes back within one backoff step. Each node's transport
-// uses Options.Auth on every connection.
-//
-// In-memory connections (netconn.PipeListener) need the transport to accept
-// a net.Listener and a dial function (transport ListenOn and ConnectWith);
-// until it does, TCP and Unix sockets are the networks on offer.
+// For each pair i < j, node i listens (on a fresh endpoint, port 0 or a
+// socket file, or on a netconn.PipeListener with Memory) admitting only the
+// routers of the cluster, and node j dials it through a link: for sockets a
+// relay on its own endpoint, for Memory a wrapper of the pipe listener's
+// Dial. Cut closes the link's connections, like a pulled cable, and keeps
+// refusing new ones until Heal. Node j redials with a short backoff
+// (5–50 ms) the whole time, so a healed link comes back within one backoff
+// step. Each node's transport uses Options.Auth on every connection.
 //
 // # Waiting
 //

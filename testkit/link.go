@@ -1,10 +1,73 @@
 package testkit
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net"
 	"sync"
 )
+
+// cable is a link between two nodes that a test can pull and plug back.
+type cable interface {
+	// dialer is how the dialling node connects through the cable.
+	dialer() func(ctx context.Context) (net.Conn, error)
+	// setCut cuts (closing every connection through the cable and refusing
+	// new ones) or heals it.
+	setCut(cut bool)
+	// close cuts the cable for good and waits for its goroutines.
+	close()
+}
+
+// errCut is what dialling a cut pipe link returns.
+var errCut = errors.New("testkit: link cut")
+
+// pipeLink is a cable of in-memory pipes: it wraps the listener's Dial.
+type pipeLink struct {
+	dial func(ctx context.Context) (net.Conn, error)
+
+	mu    sync.Mutex
+	cut   bool
+	conns []net.Conn
+}
+
+func (p *pipeLink) dialer() func(ctx context.Context) (net.Conn, error) {
+	return func(ctx context.Context) (net.Conn, error) {
+		p.mu.Lock()
+		cut := p.cut
+		p.mu.Unlock()
+		if cut {
+			return nil, errCut
+		}
+		c, err := p.dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.cut { // cut while we dialled
+			c.Close()
+			return nil, errCut
+		}
+		p.conns = append(p.conns, c)
+		return c, nil
+	}
+}
+
+func (p *pipeLink) setCut(cut bool) {
+	p.mu.Lock()
+	p.cut = cut
+	var conns []net.Conn
+	if cut {
+		conns, p.conns = p.conns, nil
+	}
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+func (p *pipeLink) close() { p.setCut(true) }
 
 // link relays connections from its own endpoint to a target, like a network
 // cable that can be pulled (cut) and plugged back (heal).
@@ -71,8 +134,14 @@ func (l *link) pipe(dst, src net.Conn) {
 	src.Close()
 }
 
-// setCut cuts (closing every connection through the link and refusing new
-// ones) or heals the link.
+func (l *link) dialer() func(ctx context.Context) (net.Conn, error) {
+	network, address := l.ln.Addr().Network(), l.ln.Addr().String()
+	return func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, address)
+	}
+}
+
 func (l *link) setCut(cut bool) {
 	l.mu.Lock()
 	l.cut = cut
@@ -86,7 +155,6 @@ func (l *link) setCut(cut bool) {
 	}
 }
 
-// close stops the link and waits for its goroutines.
 func (l *link) close() {
 	l.ln.Close()
 	l.setCut(true)

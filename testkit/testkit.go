@@ -22,8 +22,9 @@ import (
 type Network string
 
 const (
-	TCP  Network = "tcp"  // loopback TCP, 127.0.0.1 (the default)
-	Unix Network = "unix" // Unix sockets in a temporary directory
+	TCP    Network = "tcp"    // loopback TCP, 127.0.0.1 (the default)
+	Unix   Network = "unix"   // Unix sockets in a temporary directory
+	Memory Network = "memory" // in-memory pipes (netconn.PipeListener): no socket at all
 )
 
 // DefaultTimeout bounds every wait when Options.Timeout is zero.
@@ -34,7 +35,7 @@ const DefaultTimeout = 20 * time.Second
 type Options struct {
 	// Nodes is how many nodes to start. Default 2.
 	Nodes int
-	// Network is TCP (default) or Unix.
+	// Network is TCP (default), Unix or Memory.
 	Network Network
 	// Auth is the per-message authentication of every connection.
 	// Default netconn.Signatures.
@@ -63,7 +64,7 @@ type Cluster struct {
 	Nodes []*Node
 
 	timeout time.Duration
-	links   map[[2]int]*link
+	links   map[[2]int]cable
 	routers map[keyholder.Address]bool
 }
 
@@ -108,14 +109,14 @@ func Start(t TB, opts Options) *Cluster {
 	if opts.Timeout == 0 {
 		opts.Timeout = DefaultTimeout
 	}
-	if opts.Nodes < 1 || opts.Timeout < 0 || (opts.Network != TCP && opts.Network != Unix) {
+	if opts.Nodes < 1 || opts.Timeout < 0 || (opts.Network != TCP && opts.Network != Unix && opts.Network != Memory) {
 		t.Fatalf("testkit: bad Options: %d nodes, network %q, timeout %v", opts.Nodes, opts.Network, opts.Timeout)
 	}
 	if !opts.NoLeakCheck {
 		ignore := goleak.IgnoreCurrent()
 		t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // runs after the nodes stop
 	}
-	c := &Cluster{timeout: opts.Timeout, links: make(map[[2]int]*link), routers: make(map[keyholder.Address]bool)}
+	c := &Cluster{timeout: opts.Timeout, links: make(map[[2]int]cable), routers: make(map[keyholder.Address]bool)}
 	var mu sync.Mutex // guards c.routers while listeners may consult it
 	admit := func(r keyholder.Address) bool { mu.Lock(); defer mu.Unlock(); return c.routers[r] }
 	dir := socketDir(t, opts.Network)
@@ -135,7 +136,7 @@ func Start(t TB, opts Options) *Cluster {
 		n.hook(&cfg.Transport)
 		cfg.Transport.Net.Backoff = netconn.Backoff{Min: 5 * time.Millisecond, Max: 50 * time.Millisecond}
 		cfg.Listen, cfg.Peers = nil, nil
-		for j := i + 1; j < opts.Nodes; j++ {
+		for j := i + 1; j < opts.Nodes && opts.Network != Memory; j++ {
 			ep := "tcp://127.0.0.1:0"
 			if opts.Network == Unix {
 				ep = "unix://" + filepath.Join(dir, fmt.Sprintf("n%d-from-n%d.sock", i, j))
@@ -162,23 +163,33 @@ func Start(t TB, opts Options) *Cluster {
 
 	// Node i listens for each j > i; j dials i through a link.
 	for i, n := range c.Nodes {
-		for k, ep := range n.ListenAddrs() {
-			j := i + 1 + k
-			network, address, err := transport.ParseEndpoint(ep)
-			if err != nil {
-				t.Fatalf("testkit: %v", err)
-			}
-			laddr := "127.0.0.1:0"
-			if network == "unix" {
-				laddr = filepath.Join(dir, fmt.Sprintf("link-n%d-n%d.sock", j, i))
-			}
-			l, err := newLink(network, laddr, network, address)
-			if err != nil {
-				t.Fatalf("testkit: link %d-%d: %v", i, j, err)
+		for j := i + 1; j < len(c.Nodes); j++ {
+			name := fmt.Sprintf("n%d-to-n%d", j, i)
+			var l cable
+			if opts.Network == Memory {
+				pl := netconn.NewPipeListener(fmt.Sprintf("n%d", i))
+				if _, err := n.Transport().ListenOn(context.Background(), pl, admit); err != nil {
+					t.Fatalf("testkit: node %d listening in memory: %v", i, err)
+				}
+				l = &pipeLink{dial: pl.Dial}
+			} else {
+				network, address, err := transport.ParseEndpoint(n.ListenAddrs()[j-i-1])
+				if err != nil {
+					t.Fatalf("testkit: %v", err)
+				}
+				laddr := "127.0.0.1:0"
+				if network == "unix" {
+					laddr = filepath.Join(dir, fmt.Sprintf("link-n%d-n%d.sock", j, i))
+				}
+				nl, err := newLink(network, laddr, network, address)
+				if err != nil {
+					t.Fatalf("testkit: link %d-%d: %v", i, j, err)
+				}
+				l = nl
 			}
 			t.Cleanup(l.close) // after the nodes stop (cleanups run last-in first-out)
 			c.links[[2]int{i, j}] = l
-			if err := c.Nodes[j].Transport().Connect(context.Background(), transport.Endpoint(network, l.ln.Addr().String()), n.Router()); err != nil {
+			if err := c.Nodes[j].Transport().ConnectWith(context.Background(), name, l.dialer(), n.Router()); err != nil {
 				t.Fatalf("testkit: node %d dialling node %d: %v", j, i, err)
 			}
 		}
@@ -316,7 +327,7 @@ func (n *Node) Dest(name string) genserver.Dest {
 	return genserver.Name(a.String())
 }
 
-func (c *Cluster) link(t TB, i, j int) *link {
+func (c *Cluster) link(t TB, i, j int) cable {
 	t.Helper()
 	if i > j {
 		i, j = j, i

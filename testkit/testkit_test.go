@@ -27,7 +27,7 @@ func newEcho() genserver.Server { return echoServer{} }
 // other's engine; a cut link fails calls at once and the third node is not
 // affected; a heal restores them.
 func TestCluster(t *testing.T) {
-	for _, network := range []testkit.Network{testkit.TCP, testkit.Unix} {
+	for _, network := range []testkit.Network{testkit.TCP, testkit.Unix, testkit.Memory} {
 		for _, auth := range []netconn.Auth{netconn.MACs, netconn.Signatures} {
 			t.Run(fmt.Sprintf("%s/%v", network, auth), func(t *testing.T) {
 				c := testkit.Start(t, testkit.Options{
