@@ -34,14 +34,11 @@ func Example_readmeSupervised() {
 		panic(err)
 	}
 
-	// ServeReady calls ready once every child has started (a server's Init
-	// has returned and its name is registered): only then is it safe to cast.
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() { done <- sup.ServeReady(ctx, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
+	// StartReady runs the supervisor in the background and returns once
+	// every child has started (a server's Init has returned and its name is
+	// registered): only then is it safe to cast.
+	stop, err := supervisor.StartReady(context.Background(), sup)
+	if err != nil {
 		panic(err) // a child failed to start
 	}
 
@@ -49,12 +46,11 @@ func Example_readmeSupervised() {
 	n, err := genserver.Call[int](context.Background(), sys, genserver.Name("hits"), "get")
 	fmt.Println(n, err)
 
-	// Stop in the reverse order of start: the supervisor first (it stops its
-	// children, newest first), then the System. Stopping the System first
-	// would kill the children under a running supervisor, which would
-	// restart them.
-	cancel()
-	fmt.Println("supervisor:", <-done)
+	// Stop in the reverse order of start: the supervisor first (it stops
+	// its children, newest first, each within its Shutdown time), then the
+	// System, which would otherwise pull the children out from under their
+	// supervisor.
+	fmt.Println("supervisor:", stop())
 	fmt.Println("system:", sys.Stop(context.Background()))
 	// Output:
 	// 2 <nil>
