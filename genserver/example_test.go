@@ -72,9 +72,11 @@ type Account struct {
 	apiKey  string
 }
 
-func (a *Account) HandleCall(*genserver.Process, genserver.From, any) (any, error) { return a.balance, nil }
-func (a *Account) HandleCast(_ *genserver.Process, msg any)                       { a.balance += msg.(int) }
-func (a *Account) FormatStatus() any                                               { return fmt.Sprintf("balance=%d", a.balance) }
+func (a *Account) HandleCall(*genserver.Process, genserver.From, any) (any, error) {
+	return a.balance, nil
+}
+func (a *Account) HandleCast(_ *genserver.Process, msg any) { a.balance += msg.(int) }
+func (a *Account) FormatStatus() any                        { return fmt.Sprintf("balance=%d", a.balance) }
 
 // Introspection: the processes of a System, one process's info, and its
 // state read inside the process.

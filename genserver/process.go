@@ -85,9 +85,9 @@ type Process struct {
 	// to be handled; written by the process for batches of more than one
 	// message only (otherwise it stays 0). taken - left is the number of
 	// messages handled or being handled.
-	left atomic.Int64
-	trap atomic.Bool
-	reason     error // set before done is closed
+	left   atomic.Int64
+	trap   atomic.Bool
+	reason error // set before done is closed
 
 	// Owned by whichever goroutine runs the process.
 	stopping bool
