@@ -27,6 +27,7 @@ type Dialer struct {
 	serving bool
 	past    Stats // of connections that ended
 	ups     uint64
+	fails   uint64 // attempts that brought no connection up
 }
 
 // NewDialer validates cfg and returns a Dialer for the node at address on
@@ -109,6 +110,9 @@ func (d *Dialer) Stats() Stats {
 		}
 	}
 	s.Reconnects = ups - min(ups, 1)
+	d.mu.Lock()
+	s.DialFailures = d.fails
+	d.mu.Unlock()
 	return s
 }
 
@@ -156,6 +160,9 @@ func (d *Dialer) dialOnce(ctx context.Context) bool {
 	raw, err := d.connect(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
+			d.mu.Lock()
+			d.fails++
+			d.mu.Unlock()
 			d.cfg.Logger.Debug().Err(err).Str("address", d.address).Msg("dial failed")
 		}
 		return false
@@ -175,6 +182,8 @@ func (d *Dialer) dialOnce(ctx context.Context) bool {
 	d.past.add(c.Stats())
 	if c.wasUp {
 		d.ups++
+	} else if ctx.Err() == nil {
+		d.fails++
 	}
 	return c.wasUp
 }

@@ -386,3 +386,25 @@ func TestListenerTemporaryAcceptError(t *testing.T) {
 		}
 	})
 }
+
+// A Dialer counts the attempts that brought no connection up.
+func TestDialerCountsFailures(t *testing.T) {
+	n, peer := newNode(t), newNode(t)
+	calls := make(chan struct{}, 10)
+	d, err := NewDialerFunc(n.config(MACs), "nowhere", func(ctx context.Context) (net.Conn, error) {
+		select {
+		case calls <- struct{}{}:
+		default: // the test has seen enough
+		}
+		return nil, errors.New("test: no route")
+	}, peer.router())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runService(t, d.Serve)
+	recv(t, calls, "first dial")
+	recv(t, calls, "second dial")
+	if s := d.Stats(); s.DialFailures < 1 || s.Reconnects != 0 {
+		t.Fatalf("%+v", s)
+	}
+}

@@ -23,6 +23,9 @@ type Stats struct {
 
 	// Reconnects counts the connections a Dialer made after its first.
 	Reconnects uint64
+	// DialFailures counts a Dialer's attempts that brought no connection
+	// up: the dial or the handshake failed (0 for a Conn).
+	DialFailures uint64
 }
 
 func (s *Stats) add(o Stats) {
