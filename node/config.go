@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/enginekit/enginekit/admin"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
@@ -69,6 +70,14 @@ type Config struct {
 	// and fail if one does not answer. Default false: peers that are down are
 	// dialled in the background until they come up.
 	RequirePeers bool
+
+	// Admin, when set, runs an admin server for the node (package admin:
+	// Prometheus metrics, pprof, health and readiness, the observer page,
+	// what `enginekit ps` and `status` read). The node fills in whatever of
+	// Admin.Source is empty with its System, its engines' supervisor and its
+	// transport. Its address is checked with the listeners, before anything
+	// starts; the server starts last and stops first. Default: none.
+	Admin *admin.Config
 
 	// Transport configures the transport. Leave System, Keyholder, Registry
 	// and Broker nil: the node sets them. Zero fields take the transport's

@@ -29,14 +29,16 @@
 //     waits until every engine has started;
 //  6. listens on each listener (port 0 picks a free port: ListenAddrs tells
 //     which) and starts dialling each peer, re-dialled with backoff whenever
-//     the connection drops.
+//     the connection drops;
+//  7. with Config.Admin, starts the admin server (package admin), whose
+//     address step 2 checked too.
 //
 // A failure at any step undoes the steps before it.
 //
 // # Stopping
 //
-// Stop stops the engines first (each engine's stop tells every peer to forget
-// it), then the transport (which says farewell to its peers and closes the
+// Stop closes the admin server, then stops the engines (each engine's stop
+// tells every peer to forget it), then the transport (which says farewell to its peers and closes the
 // connections, flushing what is queued), then the System and, when the node
 // made it, the keyholder. It is the only order that neither loses the last
 // messages nor makes the supervisor restart engines whose System is gone.

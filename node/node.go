@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/enginekit/enginekit/admin"
 	"github.com/enginekit/enginekit/events"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
@@ -40,6 +41,7 @@ type Node struct {
 	listen  []string
 
 	trRun, supRun *background
+	admin         *admin.Server
 
 	done     chan struct{} // closed when the transport or the supervisor ended, or on Stop
 	doneOnce sync.Once
@@ -83,6 +85,11 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	for _, l := range cfg.Listen {
 		if err := checkListen(l.Endpoint); err != nil {
 			return nil, fmt.Errorf("listen %s: %w", l.Endpoint, err)
+		}
+	}
+	if cfg.Admin != nil {
+		if err := checkListen("tcp://" + cfg.Admin.Addr); err != nil {
+			return nil, fmt.Errorf("admin %s: %w", cfg.Admin.Addr, err)
 		}
 	}
 	if cfg.RequirePeers {
@@ -155,6 +162,27 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			return nil, fmt.Errorf("peer %s: %w", p.Endpoint, err)
 		}
 		n.log.Info().Str("event", "dial").Str("endpoint", p.Endpoint).Stringer("router", p.Router).Msg("dialling peer")
+	}
+
+	// 7. The admin server.
+	if cfg.Admin != nil {
+		acfg := *cfg.Admin
+		if acfg.Source.System == nil {
+			acfg.Source.System = n.sys
+		}
+		if acfg.Source.Supervisors == nil {
+			acfg.Source.Supervisors = []*supervisor.Supervisor{n.sup}
+		}
+		if acfg.Source.Transport == nil {
+			acfg.Source.Transport = n.tr
+		}
+		if reflect.ValueOf(acfg.Logger).IsZero() {
+			acfg.Logger = n.log.With().Str("component", "admin").Logger()
+		}
+		if n.admin, err = admin.New(acfg); err != nil {
+			return nil, fmt.Errorf("admin %s: %w", acfg.Addr, netErr(err))
+		}
+		n.log.Info().Str("event", "admin").Str("url", n.admin.URL()).Msg("admin server")
 	}
 	return n, nil
 }
@@ -234,8 +262,8 @@ func (n *Node) Err() error {
 	return n.err
 }
 
-// Stop stops the node in order: engines, transport, System, keyholder (if
-// the node made it). ctx bounds the System's stop (default 10 s if ctx has no
+// Stop stops the node in order: admin server, engines, transport, System,
+// keyholder (if the node made it). ctx bounds the System's stop (default 10 s if ctx has no
 // deadline). It returns the first error, and the same on every later call.
 func (n *Node) Stop(ctx context.Context) error {
 	n.stopOnce.Do(func() {
@@ -263,6 +291,11 @@ func (n *Node) stopStarted() {
 
 func (n *Node) stopParts(ctx context.Context) error {
 	var errs []error
+	if n.admin != nil {
+		if err := n.admin.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("admin: %w", err))
+		}
+	}
 	if n.supRun != nil {
 		if err := n.supRun.stop(); err != nil && !errors.Is(err, context.Canceled) {
 			errs = append(errs, fmt.Errorf("engines: %w", err))
@@ -304,6 +337,9 @@ func (n *Node) Supervisor() *supervisor.Supervisor { return n.sup }
 
 // Router is the node's router address, which peers pin.
 func (n *Node) Router() keyholder.Address { return n.kh.Router() }
+
+// Admin is the node's admin server, nil without Config.Admin.
+func (n *Node) Admin() *admin.Server { return n.admin }
 
 // ListenAddrs are the endpoints the node listens on, as bound (a port 0 is
 // replaced by the real port), in Config.Listen order.

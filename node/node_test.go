@@ -3,7 +3,9 @@ package node_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enginekit/enginekit/admin"
 	"github.com/enginekit/enginekit/examples/echo"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
@@ -256,5 +259,34 @@ func TestStaleSocket(t *testing.T) {
 	n := start(t, node.Config{Listen: []node.Listener{{Endpoint: "unix://" + sock, Accept: netconn.AcceptAny}}})
 	if got := n.ListenAddrs(); len(got) != 1 || got[0] != "unix://"+sock {
 		t.Fatalf("ListenAddrs = %v", got)
+	}
+}
+
+// An admin server runs with the node, and a busy admin address fails Start
+// before anything runs.
+func TestAdmin(t *testing.T) {
+	n := start(t, node.Config{Admin: &admin.Config{Addr: "127.0.0.1:0"}, Engines: []node.Engine{{Name: "echo", Factory: echo.New}}})
+	resp, err := http.Get(n.Admin().URL() + "/api/processes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "echo") {
+		t.Fatalf("admin /api/processes: %d %s", resp.StatusCode, body)
+	}
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	var incarnations atomic.Int32
+	_, err = node.Start(context.Background(), node.Config{
+		Admin:   &admin.Config{Addr: busy.Addr().String()},
+		Engines: []node.Engine{{Name: "echo", Factory: func() genserver.Server { incarnations.Add(1); return echo.New() }}},
+	})
+	if err == nil || !strings.Contains(err.Error(), "address already in use") || incarnations.Load() != 0 {
+		t.Fatalf("busy admin address: %v, %d incarnations", err, incarnations.Load())
 	}
 }
