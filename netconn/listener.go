@@ -89,8 +89,8 @@ func newListener(cfg Config, network, address string, accept AcceptPolicy, liste
 // failure is logged, counted and reported to Config.OnListenError as with
 // NewListener, ln is closed, and Serve stops accepting but goes on serving
 // the connections already accepted until its ctx ends; it then returns the
-// accept error, and the Listener is closed for good (a later Serve returns
-// ErrClosed).
+// accept error. Either way, once Serve has returned the Listener is closed
+// for good (ln with it), and a later Serve returns ErrClosed.
 func NewListenerOn(cfg Config, ln net.Listener, accept AcceptPolicy) (*Listener, error) {
 	if ln == nil {
 		return nil, fmt.Errorf("%w: nil net.Listener", ErrBadConfig)
@@ -212,8 +212,8 @@ func (l *Listener) Serve(ctx context.Context) error {
 		_ = l.ln.Close()
 		l.ln = nil
 	}
-	if l.failed != nil {
-		l.closed = true
+	if l.listen == nil {
+		l.closed = true // its net.Listener is closed and cannot be made again
 	}
 	l.serving, l.cancel = false, nil
 	l.mu.Unlock()

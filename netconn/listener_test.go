@@ -327,6 +327,16 @@ func TestListenerOnPipe(t *testing.T) {
 		expectErr(t, lsvc.stop(t), errAcceptBroken)
 		recv(t, srv.downs, "server down")
 		expectErr(t, l.Serve(context.Background()), ErrClosed)
+
+		// Stopped without a failure, it cannot serve again either.
+		l2, err := NewListenerOn(scfg, NewPipeListener("mem:2"), AcceptAny)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := runService(t, l2.Serve).stop(t); err != nil {
+			t.Fatal(err)
+		}
+		expectErr(t, l2.Serve(context.Background()), ErrClosed)
 	})
 }
 
