@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/rs/zerolog"
@@ -55,31 +56,36 @@ func (s *syncBuffer) String() string {
 // OTP: {shutdown, Why} is no crash: no crash report. Any reason matching
 // ErrShutdown is a shutdown.
 func TestWrappedShutdownIsNotACrash(t *testing.T) {
-	var logs syncBuffer
-	log := zerolog.New(&logs)
-	sys := genserver.NewSystem(genserver.Config{Logger: &log})
-	defer sys.Stop(context.Background())
-	why := fmt.Errorf("%w: config reloaded", genserver.ErrShutdown)
-	for _, stop := range []func(genserver.PID) error{
-		func(pid genserver.PID) error { return sys.StopProcess(context.Background(), pid, why) },
-		func(pid genserver.PID) error { return sys.Cast(pid, "stop") },
-	} {
-		pid, _ := sys.Spawn(func() genserver.Server {
-			return &fn{cast: func(p *genserver.Process, _ any) { p.Stop(why) }}
-		})
-		if err := stop(pid); err != nil {
-			t.Fatal(err)
+	// In a bubble, synctest.Wait makes sure every exit has been logged:
+	// a process logs its crash after its exit is visible.
+	synctest.Test(t, func(t *testing.T) {
+		var logs syncBuffer
+		log := zerolog.New(&logs)
+		sys := genserver.NewSystem(genserver.Config{Logger: &log})
+		defer sys.Stop(context.Background())
+		why := fmt.Errorf("%w: config reloaded", genserver.ErrShutdown)
+		for _, stop := range []func(genserver.PID) error{
+			func(pid genserver.PID) error { return sys.StopProcess(context.Background(), pid, why) },
+			func(pid genserver.PID) error { return sys.Cast(pid, "stop") },
+		} {
+			pid, _ := sys.Spawn(func() genserver.Server {
+				return &fn{cast: func(p *genserver.Process, _ any) { p.Stop(why) }}
+			})
+			if err := stop(pid); err != nil {
+				t.Fatal(err)
+			}
+			if reason := waitExit(t, pid); reason != why {
+				t.Fatalf("reason = %v, want %v", reason, why)
+			}
 		}
-		if reason := waitExit(t, pid); reason != why {
-			t.Fatalf("reason = %v, want %v", reason, why)
+		crash, _ := sys.Spawn(func() genserver.Server { return &fn{} })
+		_ = sys.StopProcess(context.Background(), crash, errBoom)
+		synctest.Wait()
+		out := logs.String()
+		if strings.Count(out, "process crashed") != 1 || !strings.Contains(out, "boom") {
+			t.Fatalf("want exactly one crash report, for boom; log:\n%s", out)
 		}
-	}
-	crash, _ := sys.Spawn(func() genserver.Server { return &fn{} })
-	_ = sys.StopProcess(context.Background(), crash, errBoom)
-	out := logs.String()
-	if strings.Count(out, "process crashed") != 1 || !strings.Contains(out, "boom") {
-		t.Fatalf("want exactly one crash report, for boom; log:\n%s", out)
-	}
+	})
 }
 
 // OTP: signals between a pair of processes keep their order. B sends M to A
