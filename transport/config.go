@@ -37,6 +37,42 @@ var (
 	ErrNotConnected = errors.New("transport: no such connect")
 )
 
+// ForeignExit is the exit reason of a foreign engine's proxy, which is what
+// monitors of the engine's address get in Down and processes linked to the
+// proxy get in Exit: Reason is the engine's own exit reason, carried in its
+// forget message (a *callbridge.RemoteError with its text; nil when it
+// exited normally), or ErrNoConnection when its last route was lost and no
+// route came back within ForgetGrace (or the transport stopped).
+//
+// The Down comes after the grace period, not when the connection drops:
+// within it the proxy keeps the engine's name, calls fail at once with
+// ErrNoConnection, and a reconnect restores the route without disturbing
+// anyone who monitors it; a Down at the first drop would make every
+// monitor re-monitor a name that is still there.
+//
+// For the proxy it is a shutdown: errors.Is(err, genserver.ErrShutdown)
+// holds (it is not logged as a crash here), and so does errors.Is(err,
+// Reason) (ErrNoConnection, say).
+type ForeignExit struct {
+	Engine keyholder.Address
+	Reason error
+}
+
+func (e *ForeignExit) Error() string {
+	if e.Reason == nil {
+		return "transport: foreign engine " + e.Engine.String() + " exited"
+	}
+	return "transport: foreign engine " + e.Engine.String() + ": " + e.Reason.Error()
+}
+
+// Unwrap gives genserver.ErrShutdown and the reason.
+func (e *ForeignExit) Unwrap() []error {
+	if e.Reason == nil {
+		return []error{genserver.ErrShutdown}
+	}
+	return []error{genserver.ErrShutdown, e.Reason}
+}
+
 // remoteTooLarge is a size error reported by the callee's node.
 type remoteTooLarge struct{ msg string }
 

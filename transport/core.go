@@ -331,7 +331,7 @@ func (c *core) proxyStarted(acts []action, engine keyholder.Address, pid genserv
 
 // forget: the router of connection id says engine is gone. reason is the
 // engine's exit reason, carried to monitors (or nil).
-func (c *core) forget(acts []action, id connID, engine keyholder.Address) []action {
+func (c *core) forget(acts []action, id connID, engine keyholder.Address, reason error) []action {
 	cc := c.conns[id]
 	if cc == nil {
 		c.drop(dropNoRoute)
@@ -345,18 +345,20 @@ func (c *core) forget(acts []action, id connID, engine keyholder.Address) []acti
 	c.unroute(engine, cc, c.peers[cc.peer])
 	px := c.proxies[engine]
 	if px != nil && len(px.routes) == 0 {
-		return c.removeProxy(acts, engine, px)
+		return c.removeProxy(acts, engine, px, reason)
 	}
 	return acts
 }
 
-func (c *core) removeProxy(acts []action, engine keyholder.Address, px *coreProxy) []action {
+// removeProxy forgets engine's proxy; reason is what its monitors and
+// links are told (the engine's exit reason, ErrNoConnection).
+func (c *core) removeProxy(acts []action, engine keyholder.Address, px *coreProxy, reason error) []action {
 	delete(c.proxies, engine)
 	delete(c.grace, engine)
 	if !px.started {
 		return acts
 	}
-	return append(acts, action{kind: actStopProxy, engine: engine, pid: px.pid})
+	return append(acts, action{kind: actStopProxy, engine: engine, pid: px.pid, err: reason})
 }
 
 // synced: the peer's end-of-burst marker arrived on id.
@@ -545,9 +547,9 @@ func (c *core) localUp(acts []action, engine keyholder.Address, pid genserver.PI
 	return acts
 }
 
-// localDown: our engine (incarnation pid) stopped; every peer is told. A
-// stale pid (a newer incarnation runs) changes nothing.
-func (c *core) localDown(acts []action, engine keyholder.Address, pid genserver.PID) []action {
+// localDown: our engine (incarnation pid) stopped with reason; every peer
+// is told. A stale pid (a newer incarnation runs) changes nothing.
+func (c *core) localDown(acts []action, engine keyholder.Address, pid genserver.PID, reason error) []action {
 	l := c.local[engine]
 	if l == nil || l.pid != pid {
 		return acts
@@ -555,7 +557,7 @@ func (c *core) localDown(acts []action, engine keyholder.Address, pid genserver.
 	delete(c.local, engine)
 	delete(c.byPID, pid)
 	for _, cc := range c.conns {
-		acts = append(acts, action{kind: actSend, mode: sendControl, handle: cc.handle, conn: cc.id, engine: engine,
+		acts = append(acts, action{kind: actSend, mode: sendControl, handle: cc.handle, conn: cc.id, engine: engine, err: reason,
 			env: wire.Envelope{Kind: wire.Forget, Src: c.router, Dst: cc.peer}})
 	}
 	return acts
@@ -573,7 +575,7 @@ func (c *core) tick(acts []action, now int64) []action {
 			continue
 		}
 		if now >= px.expireAt {
-			acts = c.removeProxy(acts, e, px)
+			acts = c.removeProxy(acts, e, px, ErrNoConnection)
 		}
 	}
 	for a, p := range c.peers {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enginekit/enginekit/callbridge"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/wire"
@@ -26,7 +28,7 @@ import (
 //	nodes n1 n2 ...            create nodes (each with a core and a router address)
 //	limits n learned=N callsin=N callsout=N conns=N grace=MS
 //	engine n e                 engine e starts on node n (engines are named globally)
-//	stop n e                   engine e on node n stops
+//	stop n e [reason...]       engine e on node n stops (with an exit reason)
 //	connect a b                a new connection between a and b comes up on both sides
 //	cut a b                    every connection between a and b goes down (in-flight messages are lost)
 //	drop a b N                 the next N messages from a to b are lost
@@ -111,6 +113,8 @@ type simNode struct {
 	cancelled int
 	refused   map[string]int
 	pids      map[keyholder.Address]genserver.PID
+	// downReason is the reason the monitors of a forgotten engine's proxy get.
+	downReason map[keyholder.Address]string
 }
 
 type simCall struct {
@@ -142,6 +146,7 @@ type simMsg struct {
 	engines []keyholder.Address // learns
 	badRoot bool                // proofs do not verify
 	code    uint64              // error reply
+	reason  error               // forget
 }
 
 func simAddr(s string) keyholder.Address { return sha256.Sum256([]byte(s)) }
@@ -201,7 +206,7 @@ func (n *simNet) do(f []string) {
 			nd := &simNode{name: name, router: simAddr("router:" + name), conns: map[connID]string{},
 				learned: map[keyholder.Address]int{}, forgot: map[keyholder.Address]int{}, synced: map[string]int{},
 				delivered: map[string]int{}, serving: map[uint64]string{}, refused: map[string]int{},
-				pids: map[keyholder.Address]genserver.PID{}}
+				pids: map[keyholder.Address]genserver.PID{}, downReason: map[keyholder.Address]string{}}
 			nd.core = newCore(nd.router, coreLimits{Grace: 1000, MaxLearned: 1000, MaxCallsIn: 1000, MaxCalls: 1000, MaxConns: 4})
 			n.nodes[name] = nd
 			n.order = append(n.order, name)
@@ -242,7 +247,11 @@ func (n *simNet) do(f []string) {
 		need(2)
 		nd := n.node(args[0])
 		a := n.engineAddr(args[1])
-		n.exec(nd, nd.core.localDown(nil, a, nd.pids[a]))
+		var reason error
+		if len(args) > 2 {
+			reason = errors.New(strings.Join(args[2:], " "))
+		}
+		n.exec(nd, nd.core.localDown(nil, a, nd.pids[a], reason))
 		delete(n.engines, args[1])
 	case "connect", "heal":
 		need(2)
@@ -460,7 +469,7 @@ func (n *simNet) receive(m simMsg) {
 			c.drop(dropNotRouter)
 			return
 		}
-		n.exec(to, c.forget(nil, m.conn, m.engines[0]))
+		n.exec(to, c.forget(nil, m.conn, m.engines[0], m.reason))
 	case wire.Synced:
 		n.exec(to, c.synced(nil, m.conn))
 	case wire.Reply:
@@ -502,7 +511,7 @@ func (n *simNet) exec(nd *simNode, acts []action) {
 			case wire.Learn:
 				m.kind, m.engines = wire.Learns, []keyholder.Address{a.engine}
 			case wire.Forget:
-				m.engines = []keyholder.Address{a.engine}
+				m.engines, m.reason = []keyholder.Address{a.engine}, a.err
 			case wire.Reply:
 				if a.mode == sendTry {
 					m.code = a.id
@@ -526,6 +535,10 @@ func (n *simNet) exec(nd *simNode, acts []action) {
 			n.exec(nd, more)
 		case actStopProxy:
 			nd.forgot[a.engine]++
+			nd.downReason[a.engine] = "normal"
+			if a.err != nil {
+				nd.downReason[a.engine] = errName(a.err)
+			}
 		case actLearned:
 			nd.learned[a.engine]++
 		case actSynced:
@@ -565,6 +578,10 @@ func errName(err error) string {
 	case genserver.ErrNoProcess:
 		return "no-process"
 	}
+	var re *callbridge.RemoteError
+	if errors.As(err, &re) {
+		return re.Message
+	}
 	return err.Error()
 }
 
@@ -574,6 +591,7 @@ func errName(err error) string {
 //	expect n proxy e routes=K   n's proxy of e has K live routes (K=0: in grace)
 //	expect n no-proxy e         n has no proxy for e
 //	expect n forgot e [K]       n forgot e (its proxy stopped) K times (default 1)
+//	expect n down e REASON      the monitors of e's proxy on n got Down with REASON (normal, no-connection, a text)
 //	expect n synced m [K]       n got m's end-of-burst marker K times (default 1)
 //	expect n delivered KIND src dst K
 //	expect n drop CAUSE K       n counted K drops of CAUSE
@@ -637,6 +655,10 @@ func (n *simNet) expect(a []string) {
 	case "no-proxy":
 		if nd.core.proxies[n.engineAddr(a[2])] != nil {
 			n.fail("%s still has a proxy for %s", a[0], a[2])
+		}
+	case "down":
+		if got, want := nd.downReason[n.engineAddr(a[2])], strings.Join(a[3:], " "); got != want {
+			n.fail("monitors of %s got %q, want %q", a[2], got, want)
 		}
 	case "forgot":
 		check("forgot "+a[2], nd.forgot[n.engineAddr(a[2])], count(3, 1))

@@ -124,7 +124,7 @@ func (t *Transport) onForget(r *route, env *wire.Envelope) {
 		return
 	}
 	t.mu.Lock()
-	acts := t.core.forget(nil, r.id, m.Engine)
+	acts := t.core.forget(nil, r.id, m.Engine, decodeReason(m.Reason))
 	t.mu.Unlock()
 	t.exec(acts)
 }
@@ -310,4 +310,23 @@ func (t *Transport) decodeEvent(b []byte) (*events.Delivery, error) {
 		ev.Payload = v
 	}
 	return &events.Delivery{Event: ev, Dropped: m.Dropped}, nil
+}
+
+// encodeReason is how an engine's exit reason travels in a forget: absent
+// for a normal exit, else its text (code 3, "exited").
+func encodeReason(reason error) *callbridge.WireError {
+	if reason == nil {
+		return nil
+	}
+	return &callbridge.WireError{Code: callbridge.CodeExited, Message: reason.Error()}
+}
+
+func decodeReason(w *callbridge.WireError) error {
+	switch {
+	case w == nil:
+		return nil
+	case w.Code == callbridge.CodeExited:
+		return &callbridge.RemoteError{Message: w.Message}
+	}
+	return w.Err()
 }

@@ -68,6 +68,17 @@
 // ForgetGrace for a route to come back before it is forgotten and its name
 // released. Connections we dialled are re-dialled with backoff by netconn.
 //
+// # Monitors and links
+//
+// Monitoring a foreign engine's address monitors its proxy, and a link to
+// the proxy links to the engine as far as this node can tell: both end
+// with a *ForeignExit whose Reason is the engine's own exit reason (sent in
+// its forget message; nil for a normal exit) or ErrNoConnection when the
+// last route was lost and none came back within ForgetGrace (see
+// ForeignExit for why after the grace period, not at the first drop). An
+// exit of a local process linked to a proxy does not travel to the foreign
+// engine.
+//
 // # Bounds
 //
 // Everything a peer can make us hold is bounded per peer router, summed

@@ -106,7 +106,7 @@ func (e *Engine) ServeReady(ctx context.Context, ready func()) error {
 		ready()
 	})
 	if up != nil {
-		e.t.engineDown(up)
+		e.t.engineDown(up, err)
 	}
 	return err
 }
@@ -185,7 +185,7 @@ func (t *Transport) queueControl(acts []action, wait bool) []chan struct{} {
 		}
 		env := a.env
 		if env.Kind == wire.Forget {
-			env.Payload, _ = ctlEnc.Marshal(forgetMsg{Engine: a.engine})
+			env.Payload, _ = ctlEnc.Marshal(forgetMsg{Engine: a.engine, Reason: encodeReason(a.err)})
 		}
 		var sent chan struct{}
 		if wait {
@@ -207,10 +207,10 @@ func (t *Transport) waitSent(waits []chan struct{}) {
 	}
 }
 
-// engineDown forgets a stopped engine and tells every peer.
-func (t *Transport) engineDown(e *localEngine) {
+// engineDown forgets a stopped engine and tells every peer why.
+func (t *Transport) engineDown(e *localEngine, reason error) {
 	t.mu.Lock()
-	acts := t.core.localDown(nil, e.addr, e.pid)
+	acts := t.core.localDown(nil, e.addr, e.pid, reason)
 	t.queueControl(acts, false)
 	t.mu.Unlock()
 	t.log.Info().Str("engine", e.name).Stringer("address", e.addr).Msg("engine stopped")

@@ -387,3 +387,111 @@ func TestLearnBoundPerPeer(t *testing.T) {
 		t.Fatalf("learn_limit %d, want 2", got)
 	}
 }
+
+// watcher monitors a destination and reports its Down.
+type watcherSrv struct {
+	dest  genserver.Dest
+	downs chan genserver.Down
+	exits chan genserver.Exit
+	link  genserver.PID
+}
+
+func (w *watcherSrv) Init(p *genserver.Process) error {
+	p.Monitor(w.dest)
+	if !w.link.IsZero() {
+		p.TrapExits(true)
+		return p.Link(w.link)
+	}
+	return nil
+}
+func (w *watcherSrv) HandleCall(*genserver.Process, genserver.From, any) (any, error) {
+	return nil, nil
+}
+func (w *watcherSrv) HandleCast(*genserver.Process, any) {}
+func (w *watcherSrv) HandleInfo(_ *genserver.Process, msg any) {
+	switch m := msg.(type) {
+	case genserver.Down:
+		w.downs <- m
+	case genserver.Exit:
+		w.exits <- m
+	}
+}
+
+// crasher stops with the reason it is cast.
+type crasher struct{}
+
+func (crasher) HandleCall(*genserver.Process, genserver.From, any) (any, error) { return nil, nil }
+func (crasher) HandleCast(p *genserver.Process, msg any) {
+	p.Stop(errors.New(msg.(Ping).Text))
+}
+
+// Issue #11 item 6: a monitor of a foreign engine gets Down with the
+// engine's own exit reason (carried in the forget), a process linked to
+// its proxy gets Exit with it; when the last route is lost for good
+// (past ForgetGrace) the reason is ErrNoConnection.
+func TestRemoteMonitorsAndLinks(t *testing.T) {
+	a := newTNode(t, "a", func(c *transport.Config) { c.ForgetGrace = 50 * time.Millisecond })
+	b := newTNode(t, "b")
+	crashy, _, err := b.tr.SpawnEngine("crashy", func() genserver.Server { return crasher{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	far, _, err := b.tr.SpawnEngine("far", func() genserver.Server { return server{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A connection the test can cut, as a pulled cable would, with no
+	// way back.
+	_, address, _ := transport.ParseEndpoint(b.listen(t))
+	var (
+		mu   sync.Mutex
+		raw  net.Conn
+		gone bool
+	)
+	dial := func(ctx context.Context) (net.Conn, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if gone {
+			return nil, errors.New("cable pulled")
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", address)
+		raw = c
+		return c, err
+	}
+	if err := a.tr.ConnectWith(context.Background(), "b-cable", dial, b.kh.Router()); err != nil {
+		t.Fatal(err)
+	}
+	a.waitSynced(t, b)
+	watch := func(e keyholder.Address) *watcherSrv {
+		px, ok := a.sys.Whereis(e.String())
+		if !ok {
+			t.Fatalf("no proxy for %v", e)
+		}
+		w := &watcherSrv{dest: genserver.Name(e.String()), downs: make(chan genserver.Down, 1), exits: make(chan genserver.Exit, 1), link: px}
+		if _, err := a.sys.Spawn(func() genserver.Server { return w }); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	wc, wf := watch(crashy), watch(far)
+	if err := b.sys.Cast(genserver.Name(crashy.String()), Ping{"boom: disk on fire"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, reason := range []error{(<-wc.downs).Reason, (<-wc.exits).Reason} {
+		var fe *transport.ForeignExit
+		if !errors.As(reason, &fe) || fe.Engine != crashy || fe.Reason == nil || fe.Reason.Error() != "boom: disk on fire" {
+			t.Fatalf("reason %v, want the engine's own", reason)
+		}
+	}
+	mu.Lock()
+	gone = true
+	_ = raw.Close()
+	mu.Unlock()
+	for _, reason := range []error{(<-wf.downs).Reason, (<-wf.exits).Reason} {
+		var fe *transport.ForeignExit
+		if !errors.Is(reason, transport.ErrNoConnection) || !errors.As(reason, &fe) || fe.Engine != far {
+			t.Fatalf("far: reason %v, want no connection", reason)
+		}
+	}
+}

@@ -221,7 +221,7 @@ func (t *Transport) exec(acts []action) {
 		case actStartProxy:
 			t.startProxy(a.engine, a.filter)
 		case actStopProxy:
-			t.stopProxy(a.engine, a.pid, a.id == 1)
+			t.stopProxy(a.engine, a.pid, false, a.err)
 		case actSubscribe:
 			t.subscribe(a.engine, a.filter)
 		case actLearned:
@@ -296,14 +296,14 @@ func (t *Transport) proxyStarted(engine keyholder.Address, pid genserver.PID, er
 	acts, orphan := t.core.proxyStarted(nil, engine, pid, err == nil)
 	t.mu.Unlock()
 	if orphan {
-		t.stopProxy(engine, pid, true)
+		t.stopProxy(engine, pid, true, nil)
 	}
 	t.exec(acts)
 }
 
 // stopProxy stops a proxy off the caller's goroutine, then tells
 // OnForget (unless quiet: a proxy nobody learned).
-func (t *Transport) stopProxy(engine keyholder.Address, pid genserver.PID, quiet bool) {
+func (t *Transport) stopProxy(engine keyholder.Address, pid genserver.PID, quiet bool, reason error) {
 	gone := make(chan struct{})
 	t.mu.Lock()
 	t.stopping[engine] = gone
@@ -317,7 +317,7 @@ func (t *Transport) stopProxy(engine keyholder.Address, pid genserver.PID, quiet
 	go func() {
 		defer t.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = t.sys.StopProcess(ctx, pid, nil)
+		_ = t.sys.StopProcess(ctx, pid, &ForeignExit{Engine: engine, Reason: reason})
 		cancel()
 		t.mu.Lock()
 		if t.stopping[engine] == gone {
@@ -339,7 +339,7 @@ func (t *Transport) stopProxies() {
 	t.mu.Lock()
 	var acts []action
 	for e, px := range t.core.proxies {
-		acts = t.core.removeProxy(acts, e, px)
+		acts = t.core.removeProxy(acts, e, px, ErrNoConnection)
 	}
 	t.mu.Unlock()
 	t.exec(acts)

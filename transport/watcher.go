@@ -35,6 +35,6 @@ func (w *watcher) HandleInfo(_ *genserver.Process, msg any) {
 	}
 	if e, ok := w.engines[d.Ref]; ok {
 		delete(w.engines, d.Ref)
-		w.t.engineDown(e)
+		w.t.engineDown(e, d.Reason)
 	}
 }
