@@ -24,12 +24,16 @@ const (
 	// Learns is "learn these engines", from the router: many learns in one
 	// envelope (spec.md, "Control payloads").
 	Learns Kind = 9
+	// Answer replies to a call held on the receiving node, through a From
+	// that node exported (transport.ExportFrom): Ref is the From's token,
+	// the payload is a reply's (spec.md, "Control payloads").
+	Answer Kind = 10
 )
 
-var kindNames = [...]string{"invalid", "cast", "call", "reply", "info", "learn", "forget", "event", "synced", "learns"}
+var kindNames = [...]string{"invalid", "cast", "call", "reply", "info", "learn", "forget", "event", "synced", "learns", "answer"}
 
 // Valid reports whether k is one of the kinds this version defines.
-func (k Kind) Valid() bool { return k >= Cast && k <= Learns }
+func (k Kind) Valid() bool { return k >= Cast && k <= Answer }
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
