@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/enginekit/enginekit/admin"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
 	"github.com/enginekit/enginekit/node"
@@ -41,6 +42,7 @@ Once everything is up it prints, on stdout, one line per item and then
   router ADDRESS          this node's router address (what peers pin)
   listen ENDPOINT         each listener as bound (port 0 shows the real port)
   engine ADDRESS NAME     each engine
+  admin URL               the admin server, with --admin
   ready
 
 Logs go to stderr: human-readable when stderr is a terminal, else one JSON
@@ -184,6 +186,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error or disabled (debug adds the transport's\nown log)")
 	grace := fs.Duration("forget-grace", 5*time.Second, "how long a foreign engine whose last connection went down is kept for a\nconnection to come back before it is forgotten")
 	redialMax := fs.Duration("redial-max", netconn.DefaultBackoffMax, "longest wait between re-dials of a peer (exponential backoff from 100ms)")
+	adminAddr := fs.String("admin", "", "run the node's admin server at `HOST:PORT` (loopback only; port 0 picks one):\nmetrics, pprof, health, the observer page; what 'enginekit ps' and 'status' read")
 	allowDown := fs.Bool("allow-down-peers", false, "start even if a --peer does not answer, and keep dialling it in the background\n(default: a peer that cannot be reached at start-up is an error)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -276,8 +279,16 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		ev.Str("event", "refused").Str("remote", remote.String()).Err(err).Msg("connection failed before it came up")
 	}
+	var adminCfg *admin.Config
+	if *adminAddr != "" {
+		adminCfg = &admin.Config{Addr: *adminAddr}
+		if err := adminCfg.Verify(); err != nil {
+			return fmt.Errorf("%w: --admin: %v", errUsage, err)
+		}
+	}
 	cfg := node.Config{
 		Name:   *name,
+		Admin:  adminCfg,
 		Logger: log,
 		Keys: node.Keys{
 			File:       *keys,
@@ -325,6 +336,9 @@ func runningNode(ctx context.Context, n *node.Node, log zerolog.Logger, stdout i
 	}
 	for _, e := range n.Engines() {
 		fmt.Fprintf(&out, "engine %s %s\n", e.Address, displayName(e.Name))
+	}
+	if a := n.Admin(); a != nil {
+		fmt.Fprintf(&out, "admin %s\n", a.URL())
 	}
 	out.WriteString("ready\n")
 	if _, err := io.WriteString(stdout, out.String()); err != nil {

@@ -81,6 +81,7 @@ func passFile(t *testing.T, dir string) []string {
 type testNode struct {
 	router  string
 	listen  []string
+	admin   string            // the admin server's URL, with --admin
 	engines map[string]string // name -> address
 	stdout  []string          // what it printed, "ready" included
 	stderr  *syncBuffer
@@ -140,6 +141,8 @@ func startNode(t *testing.T, args ...string) *testNode {
 				n.listen = append(n.listen, f[1])
 			case len(f) == 3 && f[0] == "engine":
 				n.engines[f[2]] = f[1]
+			case len(f) == 2 && f[0] == "admin":
+				n.admin = f[1]
 			default:
 				t.Fatalf("node printed an unexpected line %q", l)
 			}
@@ -470,6 +473,23 @@ func TestEndpointWithoutScheme(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q; want exit 2 naming the form and %q", tc.args, code, errOut, tc.want)
 		}
 		oneLine(t, errOut)
+	}
+}
+
+// --admin runs the node's admin server and prints its URL; ps reads it.
+func TestNodeAdmin(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, append(nodeArgs(t, dir, "a.keys"), "--admin", "127.0.0.1:0")...)
+	if !strings.HasPrefix(n.admin, "http://127.0.0.1:") {
+		t.Fatalf("admin line: %q", n.admin)
+	}
+	code, out, errOut := runCmd(t, "ps", "--admin", n.admin)
+	if code != 0 || !strings.Contains(out, "engines/echo") {
+		t.Fatalf("ps: exit %d, stdout:\n%s\nstderr: %s", code, out, errOut)
+	}
+	code, _, errOut = runCmd(t, append([]string{"node", "--admin", "0.0.0.0:0"}, nodeArgs(t, dir, "b.keys")...)...)
+	if code != 2 || !strings.Contains(errOut, "loopback") {
+		t.Fatalf("non-loopback admin: exit %d, stderr %q", code, errOut)
 	}
 }
 
