@@ -137,3 +137,20 @@ func memInUse() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse + m.StackInuse
 }
+
+// BenchmarkProcesses is one introspection snapshot of 1,000 idle processes:
+// what an observer or a metrics scrape pays per look.
+func BenchmarkProcesses(b *testing.B) {
+	sys := genserver.NewSystem(genserver.Config{})
+	defer sys.Stop(context.Background())
+	for range 1000 {
+		_, _ = sys.Spawn(func() genserver.Server { return &initOnly{} })
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if n := len(sys.Processes()); n != 1000 {
+			b.Fatal(n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/process")
+}
