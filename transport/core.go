@@ -38,6 +38,7 @@ type core struct {
 	nextRef uint64
 	in      map[uint64]*inCall // calls we serve, by id
 	nextIn  uint64
+	exports map[uint64]exportedFrom // Froms handed to other nodes, by token
 
 	drops   [numDrops]uint64
 	lastNow int64 // the latest time an event brought
@@ -89,6 +90,13 @@ type outCall struct {
 	callee   keyholder.Address
 	from     genserver.From
 	deadline int64 // logical; the call is swept after it
+}
+
+// exportedFrom is a From that another node may answer (ExportFrom),
+// kept until it is answered or its deadline passes.
+type exportedFrom struct {
+	from     genserver.From
+	deadline int64
 }
 
 type inCall struct {
@@ -164,6 +172,7 @@ func newCore(router keyholder.Address, lim coreLimits) *core {
 		byPID:   make(map[genserver.PID]keyholder.Address),
 		out:     make(map[uint64]*outCall),
 		in:      make(map[uint64]*inCall),
+		exports: make(map[uint64]exportedFrom),
 	}
 }
 
@@ -597,7 +606,42 @@ func (c *core) tick(acts []action, now int64) []action {
 			c.takeCall(ref)
 		}
 	}
+	for tok, x := range c.exports {
+		if now > x.deadline {
+			delete(c.exports, tok)
+		}
+	}
 	return acts
+}
+
+// exportFrom lets other nodes answer from until deadline, by token.
+func (c *core) exportFrom(token uint64, from genserver.From, deadline int64) {
+	c.exports[token] = exportedFrom{from, deadline}
+}
+
+// answer: a router answered the exported From token on id (or, with id
+// zero, one of our own engines did).
+func (c *core) answer(acts []action, id connID, token uint64) []action {
+	if id != 0 && c.conns[id] == nil {
+		c.drop(dropNoRoute)
+		return acts
+	}
+	x, ok := c.exports[token]
+	if !ok {
+		c.drop(dropLateReply)
+		return acts
+	}
+	delete(c.exports, token)
+	return append(acts, action{kind: actResolve, from: x.from, id: token})
+}
+
+// routeTo returns a live connection to router, for an answer.
+func (c *core) routeTo(router keyholder.Address) (any, bool) {
+	p := c.peers[router]
+	if p == nil || len(p.conns) == 0 {
+		return nil, false
+	}
+	return p.conns[0].handle, true
 }
 
 // Snapshot helpers (for introspection, under the driver's lock).

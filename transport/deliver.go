@@ -39,7 +39,7 @@ func (t *Transport) deliver(c *netconn.Conn, env *wire.Envelope) {
 		acts := t.core.synced(nil, r.id)
 		t.mu.Unlock()
 		t.exec(acts)
-	case wire.Reply:
+	case wire.Reply, wire.Answer:
 		t.onReply(r, env)
 	case wire.Cast, wire.Info, wire.Call, wire.Event:
 		t.onMessage(r, env)
@@ -280,7 +280,16 @@ func (t *Transport) onReply(r *route, env *wire.Envelope) {
 	}
 	var buf [1]action
 	t.mu.Lock()
-	acts := t.core.reply(buf[:0], r.id, env.Src, env.Ref)
+	var acts []action
+	if env.Kind == wire.Answer {
+		if env.Src != r.peer {
+			t.core.drop(dropNotRouter)
+		} else {
+			acts = t.core.answer(buf[:0], r.id, env.Ref)
+		}
+	} else {
+		acts = t.core.reply(buf[:0], r.id, env.Src, env.Ref)
+	}
 	t.mu.Unlock()
 	if len(acts) == 1 {
 		genserver.Reply(acts[0].from, v, err)

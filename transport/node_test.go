@@ -25,6 +25,10 @@ type (
 	Ping   struct{ Text string }
 	BigReq struct{ Data []byte }
 	Want   struct{ N int } // asks for a reply of N bytes
+	Relay  struct {
+		From transport.RemoteFrom
+		Text string
+	}
 )
 
 // tnode is one node of a real-socket test: a System, keys and a transport.
@@ -55,6 +59,7 @@ func newTNode(t testing.TB, name string, opts ...func(*transport.Config)) *tnode
 		wire.Register[Ping](reg, "test.Ping"),
 		wire.Register[BigReq](reg, "test.BigReq"),
 		wire.Register[Want](reg, "test.Want"),
+		wire.Register[Relay](reg, "test.Relay"),
 	} {
 		if e != nil {
 			t.Fatal(e)
@@ -493,5 +498,59 @@ func TestRemoteMonitorsAndLinks(t *testing.T) {
 		if !errors.Is(reason, transport.ErrNoConnection) || !errors.As(reason, &fe) || fe.Engine != far {
 			t.Fatalf("far: reason %v, want no connection", reason)
 		}
+	}
+}
+
+// holder hands every call on to the engine at next, on another node.
+type holder struct {
+	tr   *transport.Transport
+	next keyholder.Address
+}
+
+func (h holder) HandleCall(p *genserver.Process, from genserver.From, req any) (any, error) {
+	if err := p.Cast(genserver.Name(h.next.String()), Relay{h.tr.ExportFrom(from), req.(Ping).Text}); err != nil {
+		return nil, err
+	}
+	return genserver.NoReply, nil
+}
+func (holder) HandleCast(*genserver.Process, any) {}
+
+// answerer answers the Froms it is handed.
+type answerer struct{ tr *transport.Transport }
+
+func (answerer) HandleCall(*genserver.Process, genserver.From, any) (any, error) { return nil, nil }
+func (a answerer) HandleCast(_ *genserver.Process, msg any) {
+	m := msg.(Relay)
+	a.tr.Reply(m.From, Ping{"answered on c: " + m.Text}, nil)
+}
+
+// Issue #10 item 7: A calls an engine on B, whose handler hands the From
+// on to an engine on C; C's answer reaches A through B (A and C are not
+// connected). A RemoteFrom whose node is not connected is refused at once.
+func TestFromAcrossNodes(t *testing.T) {
+	a, b, c := newTNode(t, "a"), newTNode(t, "b"), newTNode(t, "c")
+	ans, _, err := c.tr.SpawnEngine("answerer", func() genserver.Server { return answerer{c.tr} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold, _, err := b.tr.SpawnEngine("holder", func() genserver.Server { return holder{b.tr, ans} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := b.listen(t)
+	a.connect(t, b, endpoint)
+	c.connect(t, b, endpoint)
+	a.waitSynced(t, b)
+	b.waitSynced(t, c)
+	c.waitSynced(t, b)
+	v, err := a.sys.Call(ctxT(t), genserver.Name(hold.String()), Ping{"hi"})
+	if err != nil || v != (Ping{"answered on c: hi"}) {
+		t.Fatalf("reply %v, %v", v, err)
+	}
+	if a.tr.Reply(transport.RemoteFrom{Router: c.kh.Router(), Token: 1}, nil, nil) {
+		t.Fatal("Reply to a node we are not connected to returned true")
+	}
+	if b.tr.Reply(transport.RemoteFrom{Router: b.kh.Router(), Token: 3}, nil, nil) {
+		t.Fatal("Reply to an unknown token returned true")
 	}
 }

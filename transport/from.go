@@ -1,0 +1,61 @@
+package transport
+
+import (
+	"math/rand/v2"
+
+	"github.com/enginekit/enginekit/genserver"
+	"github.com/enginekit/enginekit/keyholder"
+	"github.com/enginekit/enginekit/wire"
+)
+
+// RemoteFrom is a From made portable: a handle that an engine on any node
+// connected to the holder's node can answer with Transport.Reply. Put it in
+// a message (it encodes as a CBOR map {1: router, 2: token}) and send it
+// anywhere.
+type RemoteFrom struct {
+	Router keyholder.Address `cbor:"1,keyasint"` // the node that holds the call
+	Token  uint64            `cbor:"2,keyasint"` // which call there; unguessable
+}
+
+// ExportFrom makes from answerable from other nodes, until it is answered
+// or its deadline passes. A callee that wants an engine on another node to
+// answer its caller (OTP's handing the From on) exports it and sends the
+// RemoteFrom; the answer reaches the caller through this node, wherever the
+// caller is.
+//
+// A genserver.From sent across nodes as it is arrives empty there: its
+// Reply returns false and the caller waits for its deadline. That needs
+// genserver to let a From be encoded through its System, which it does not
+// yet; until then, export it.
+func (t *Transport) ExportFrom(from genserver.From) RemoteFrom {
+	rf := RemoteFrom{Router: t.router, Token: rand.Uint64() | 1}
+	t.mu.Lock()
+	t.core.exportFrom(rf.Token, from, t.logical(from.Deadline()))
+	t.mu.Unlock()
+	return rf
+}
+
+// Reply answers the call behind rf with v, or with err when err is not
+// nil, from any node. It reports whether the answer left: false at once
+// when rf's node is not connected (or, on rf's own node, when the call is
+// no longer waiting); true does not mean the caller was still waiting.
+func (t *Transport) Reply(rf RemoteFrom, v any, err error) bool {
+	if rf.Router == t.router {
+		t.mu.Lock()
+		acts := t.core.answer(nil, 0, rf.Token)
+		t.mu.Unlock()
+		return len(acts) == 1 && genserver.Reply(acts[0].from, v, err)
+	}
+	t.mu.Lock()
+	h, ok := t.core.routeTo(rf.Router)
+	t.mu.Unlock()
+	if !ok || t.ctx == nil {
+		return false
+	}
+	payload, merr := t.encodeReply(v, err)
+	if merr != nil {
+		return false
+	}
+	env := wire.Envelope{Kind: wire.Answer, Src: t.router, Dst: rf.Router, Ref: rf.Token, Payload: payload}
+	return h.(*route).conn.Send(t.ctx, &env) == nil
+}
