@@ -43,11 +43,6 @@ import (
 // mailbox before it reads the marker that follows it, so when cast prints
 // "sent" the cast is in the engine's mailbox, ahead of any request that
 // anyone sends afterwards.
-//
-// The cast acknowledgement: the node has handed the cast to the
-// engine's mailbox before it reads the marker that follows it, so when cast
-// prints "sent" the cast is in the engine's mailbox, ahead of any request
-// that anyone sends afterwards.
 
 // cliMarker is the marker request; its name is registered by the client
 // only (see above).
