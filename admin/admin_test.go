@@ -169,8 +169,8 @@ func TestMetrics(t *testing.T) {
 	}
 	peer := f.b.Keys.Router().String()
 	want := map[string]string{
-		`enginekit_process_mailbox_messages{process="blocker"}`:                   "7",
-		`enginekit_process_handled_messages_total{process="counter"}`:             "4",
+		`enginekit_process_mailbox_messages{process="app/blocker"}`:               "7",
+		`enginekit_process_handled_messages_total{process="app/counter"}`:         "4",
 		`enginekit_mailbox_max_messages`:                                          "7",
 		`enginekit_connections`:                                                   "1",
 		`enginekit_peer_connections{peer="` + peer + `"}`:                         "1",
@@ -208,7 +208,7 @@ func TestMetrics(t *testing.T) {
 	if _, err := genserver.Call[int](context.Background(), f.a.Sys, genserver.Name("blocker"), "seen"); err != nil {
 		t.Fatal(err)
 	}
-	if got := scrape(t, srv.URL())[`enginekit_process_mailbox_messages{process="blocker"}`]; got != "0" {
+	if got := scrape(t, srv.URL())[`enginekit_process_mailbox_messages{process="app/blocker"}`]; got != "0" {
 		t.Errorf("blocker mailbox after draining = %s, want 0", got)
 	}
 }
@@ -251,9 +251,9 @@ func TestCollectorInOwnRegistry(t *testing.T) {
 	if n := testutil.CollectAndCount(capped, "enginekit_process_mailbox_messages"); n != 1 {
 		t.Errorf("capped per-process series = %d, want 1", n)
 	}
-	want := "# HELP enginekit_process_mailbox_messages Messages waiting in a named process's mailbox.\n" +
+	want := "# HELP enginekit_process_mailbox_messages Messages waiting in a process's mailbox (supervisor children and named processes).\n" +
 		"# TYPE enginekit_process_mailbox_messages gauge\n" +
-		"enginekit_process_mailbox_messages{process=\"blocker\"} 2\n"
+		"enginekit_process_mailbox_messages{process=\"app/blocker\"} 2\n"
 	if err := testutil.CollectAndCompare(capped, strings.NewReader(want), "enginekit_process_mailbox_messages"); err != nil {
 		t.Error(err)
 	}

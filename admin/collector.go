@@ -21,8 +21,8 @@ import (
 //	enginekit_processes{status}                         gauge: live processes by status (idle, running, exiting)
 //	enginekit_mailbox_messages                          gauge: messages waiting in all mailboxes
 //	enginekit_mailbox_max_messages                      gauge: the longest mailbox
-//	enginekit_process_mailbox_messages{process}         gauge: per named process (at most MaxProcessSeries, longest mailboxes first)
-//	enginekit_process_handled_messages_total{process}   counter: per named process, messages handled by its current incarnation
+//	enginekit_process_mailbox_messages{process}         gauge: per process (at most MaxProcessSeries, longest mailboxes first)
+//	enginekit_process_handled_messages_total{process}   counter: per process, messages handled by its current incarnation
 //	enginekit_supervisor_restarts_total{supervisor}     counter: child restarts in the supervisor's current run
 //	enginekit_supervisor_restarts_in_period{supervisor} gauge: restarts counted against the intensity
 //	enginekit_supervisor_max_restarts{supervisor}       gauge: the intensity limit
@@ -41,6 +41,11 @@ import (
 //	enginekit_dropped_total{layer,cause}                counter: messages dropped or refused, by layer and cause:
 //	                                                    netconn (auth, replay, malformed, send) and every cause of
 //	                                                    transport.Stats.Drops (no_route_out, queue_full, late_reply, ...)
+//
+// The per-process series cover the children of the Source's supervisors,
+// labelled by their path ("engines/echo"), and the other named processes,
+// labelled by name (the proxy of a foreign engine is named by the engine's
+// address); unnamed processes count in the aggregates only.
 //
 // Per-connection counters live as long as the connection, so a peer's
 // counters fall back when one of its connections goes; Prometheus' rate()
@@ -68,8 +73,8 @@ var (
 	descProcesses      = desc("processes", "Live processes by status.", "status")
 	descMailbox        = desc("mailbox_messages", "Messages waiting in all mailboxes.")
 	descMailboxMax     = desc("mailbox_max_messages", "Messages waiting in the longest mailbox.")
-	descProcMailbox    = desc("process_mailbox_messages", "Messages waiting in a named process's mailbox.", "process")
-	descProcHandled    = desc("process_handled_messages_total", "Messages handled by a named process's current incarnation.", "process")
+	descProcMailbox    = desc("process_mailbox_messages", "Messages waiting in a process's mailbox (supervisor children and named processes).", "process")
+	descProcHandled    = desc("process_handled_messages_total", "Messages handled by a process's current incarnation (supervisor children and named processes).", "process")
 	descSupRestarts    = desc("supervisor_restarts_total", "Child restarts in the supervisor's current run.", "supervisor")
 	descSupInPeriod    = desc("supervisor_restarts_in_period", "Restarts counted against the supervisor's restart intensity.", "supervisor")
 	descSupMax         = desc("supervisor_max_restarts", "The supervisor's restart intensity: restarts allowed within its period.", "supervisor")
@@ -83,7 +88,7 @@ var (
 	descPeerLearned    = desc("peer_learned_engines", "Engines learned from the peer.", "peer")
 	descDelivered      = desc("delivered_total", "Messages the transport delivered to local engines.")
 	descConnDowns      = desc("connection_downs_total", "Connections that went down.")
-	descDropped        = desc("dropped_total", "Envelopes dropped, by layer and cause.", "layer", "cause")
+	descDropped        = desc("dropped_total", "Messages dropped or refused, by layer and cause.", "layer", "cause")
 	descListenErrors   = desc("listen_errors_total", "Listener failures, each followed by a re-bind with backoff.")
 	descDialerRestarts = desc("dialer_restarts_total", "Dialers restarted after they failed.")
 	allDescs           = []*prometheus.Desc{descProcesses, descMailbox, descMailboxMax, descProcMailbox, descProcHandled, descSupRestarts, descSupInPeriod, descSupMax, descSupChildren, descConnections, descPeerConns, descPeerBytes, descPeerFrames, descPeerEnvelopes, descPeerQueue, descPeerLearned, descDelivered, descConnDowns, descDropped, descListenErrors, descDialerRestarts}
@@ -117,12 +122,19 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			handled uint64
 		}
 		var names []named
+		children := c.src.childIDs()
+		seen := map[string]bool{}
 		for _, pi := range sys.Processes() {
 			byStatus[pi.Status.String()]++
 			total += pi.MailboxLen
 			longest = max(longest, pi.MailboxLen)
-			if pi.Name != "" {
-				names = append(names, named{pi.Name, pi.MailboxLen, pi.Handled})
+			// A supervisor's child is known by its path ("engines/echo"),
+			// which says more than an engine's registered name (its
+			// address); other named processes by their name.
+			label := cmp.Or(children[pi.PID], pi.Name)
+			if label != "" && !seen[label] {
+				seen[label] = true
+				names = append(names, named{label, pi.MailboxLen, pi.Handled})
 			}
 		}
 		for s, n := range byStatus {
