@@ -30,6 +30,7 @@ func commands() []command {
 		{"status", "show a running node's connections, peers, supervisors and counters (--admin URL)", runStatus},
 		{"keygen", "create a key file with a router key and engine identities", runKeygen},
 		{"keys", "list the router and engine addresses in a key file", runKeys},
+		{"cluster", "cluster keys and membership certificates: init, admit, show", runCluster},
 		{"bench", "measure the performance targets (docs/design.md) against the machine's limits", runBench},
 	}
 }
