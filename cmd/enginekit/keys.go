@@ -218,7 +218,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func keyholderAddresses(kh *keyholder.Keyholder) keyholder.KeyFileAddresses {
 	a := keyholder.KeyFileAddresses{Router: kh.Router()}
 	for _, e := range kh.Engines() {
-		a.Engines = append(a.Engines, keyholder.NamedAddress{Name: e.Name, Address: e.Address})
+		a.Engines = append(a.Engines, keyholder.NamedAddress(e))
 	}
 	return a
 }

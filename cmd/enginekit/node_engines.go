@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -89,19 +88,3 @@ func nodeEngines(es []exampleEngine) []node.Engine {
 // enginekit node and client registers the same, so they understand each
 // other.
 var builtinRegister = []func(*wire.Registry) error{echo.Register, storage.Register, ordering.Register}
-
-// builtinRegistry is a registry with builtinRegister applied.
-func builtinRegistry() (*wire.Registry, error) {
-	reg, err := wire.NewRegistry(wire.Limits{})
-	if err != nil {
-		return nil, err
-	}
-	var errs []error
-	for _, r := range builtinRegister {
-		errs = append(errs, r(reg))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return reg, nil
-}
