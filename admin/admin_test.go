@@ -314,6 +314,17 @@ func TestAPIProcesses(t *testing.T) {
 	if d := time.Since(start); d > wait/2 {
 		t.Errorf("asking a stuck process took %v", d)
 	}
+	// Asking again does not queue more state requests: one waits in its
+	// mailbox, behind the 5 casts.
+	for range 3 {
+		p, err = c.Process(ctx, "blocker")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.MailboxLen != 6 || !strings.Contains(p.StateError, "busy or stuck") {
+			t.Errorf("stuck blocker asked again = mailbox %d (want 6), %q", p.MailboxLen, p.StateError)
+		}
+	}
 	if _, err := c.Process(ctx, "nobody"); err == nil || !strings.Contains(err.Error(), "no such process") {
 		t.Errorf("Process(nobody) = %v", err)
 	}

@@ -68,7 +68,9 @@ type Config struct {
 	Ready func() error
 
 	// StateTimeout bounds how long /api/process/{pid} waits for a process
-	// to report its state (a stuck process cannot hang the page).
+	// to report its state (a stuck process cannot hang the page). The
+	// request stays in the process's mailbox for up to a minute after; asking
+	// again meanwhile waits for that one instead of queueing another.
 	// Default 1 s.
 	StateTimeout time.Duration
 

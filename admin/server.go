@@ -36,6 +36,7 @@ type Server struct {
 	log  zerolog.Logger
 	ln   net.Listener
 	http *http.Server
+	ask  *stateAsker
 
 	done      chan struct{} // closed when the serving goroutine has ended
 	closeOnce sync.Once
@@ -54,7 +55,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin: listen on %s: %w", cfg.Addr, err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, ln: ln, done: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, ln: ln, done: make(chan struct{}), ask: newStateAsker(cfg.StateTimeout)}
 	s.http = &http.Server{
 		Handler:           s.handler(),
 		ReadHeaderTimeout: cfg.ReadTimeout,
@@ -92,6 +93,7 @@ func (s *Server) Close() error {
 			s.closeErr = s.http.Close()
 		}
 		<-s.done
+		s.ask.close()
 		s.log.Info().Str("event", "admin").Str("addr", s.ln.Addr().String()).Msg("admin server stopped")
 	})
 	return s.closeErr
@@ -135,7 +137,7 @@ func (s *Server) handler() http.Handler {
 		writeJSON(w, http.StatusOK, src.processes())
 	})
 	mux.HandleFunc("GET /api/process/{pid}", func(w http.ResponseWriter, r *http.Request) {
-		p, err := src.process(r.Context(), r.PathValue("pid"), s.cfg.StateTimeout)
+		p, err := src.process(r.Context(), r.PathValue("pid"), s.ask)
 		if err != nil {
 			writeJSON(w, http.StatusNotFound, apiError{err.Error()})
 			return

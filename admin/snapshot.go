@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -127,9 +128,8 @@ func (src Source) findProcess(id string) (genserver.PID, error) {
 	return genserver.PID{}, fmt.Errorf("%w: %q", ErrNoSuchProcess, id)
 }
 
-// process returns one process's info and reported state, waiting at most
-// timeout for the state.
-func (src Source) process(ctx context.Context, id string, timeout time.Duration) (Process, error) {
+// process returns one process's info and reported state, asked with ask.
+func (src Source) process(ctx context.Context, id string, ask *stateAsker) (Process, error) {
 	pid, err := src.findProcess(id)
 	if err != nil {
 		return Process{}, err
@@ -141,14 +141,9 @@ func (src Source) process(ctx context.Context, id string, timeout time.Duration)
 	p := processView(pi)
 	p.Child = src.childIDs()[pid]
 	p.Proxy = src.proxies()[pi.Name]
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	state, err := src.System.GetState(ctx, pid)
+	state, err := ask.state(ctx, src.System, pid)
 	if err != nil {
 		p.StateError = err.Error()
-		if errors.Is(err, genserver.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
-			p.StateError = fmt.Sprintf("no state within %v: the process is busy or stuck in a callback (%v)", timeout, err)
-		}
 		return p, nil
 	}
 	if e, ok := state.(error); ok { // FormatStatus panicked
@@ -157,6 +152,86 @@ func (src Source) process(ctx context.Context, id string, timeout time.Duration)
 	}
 	p.State = formatState(state)
 	return p, nil
+}
+
+// statePatience is how long a state request may wait in a busy process's
+// mailbox after the asker gave up (StateTimeout). Until it is answered or
+// this passes, asking again joins it rather than queueing another: an
+// observer refreshing its view of a stuck process adds one message to its
+// mailbox per statePatience, not one per refresh.
+const statePatience = time.Minute
+
+// stateAsker asks processes for their state, at most one request in
+// flight per process.
+type stateAsker struct {
+	timeout time.Duration
+	ctx     context.Context // ends at Close: every request in flight ends
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	mu       sync.Mutex
+	inFlight map[genserver.PID]*stateRequest
+	closed   bool
+}
+
+type stateRequest struct {
+	asked time.Time
+	done  chan struct{}
+	v     any
+	err   error
+}
+
+func newStateAsker(timeout time.Duration) *stateAsker {
+	a := &stateAsker{timeout: timeout, inFlight: map[genserver.PID]*stateRequest{}}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	return a
+}
+
+// state returns pid's reported state, waiting at most the asker's timeout
+// (or until ctx ends).
+func (a *stateAsker) state(ctx context.Context, sys *genserver.System, pid genserver.PID) (any, error) {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil, errors.New("admin: server closing")
+	}
+	r := a.inFlight[pid]
+	if r == nil {
+		r = &stateRequest{asked: time.Now(), done: make(chan struct{})}
+		a.inFlight[pid] = r
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			ctx, cancel := context.WithTimeout(a.ctx, statePatience)
+			r.v, r.err = sys.GetState(ctx, pid)
+			cancel()
+			a.mu.Lock()
+			delete(a.inFlight, pid)
+			a.mu.Unlock()
+			close(r.done)
+		}()
+	}
+	a.mu.Unlock()
+	t := time.NewTimer(a.timeout)
+	defer t.Stop()
+	select {
+	case <-r.done:
+		return r.v, r.err
+	case <-t.C:
+		return nil, fmt.Errorf("no state within %v: the process is busy or stuck in a callback (a state request has waited in its mailbox for %v)",
+			a.timeout, time.Since(r.asked).Round(time.Millisecond))
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// close ends the requests in flight and waits for their goroutines.
+func (a *stateAsker) close() {
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
+	a.cancel()
+	a.wg.Wait()
 }
 
 // formatState renders a reported state: strings as they are, values that
