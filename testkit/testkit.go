@@ -48,8 +48,8 @@ type Options struct {
 	Engines []node.Engine
 	// Configure, when set, may change node i's Config before it starts
 	// (its Name is "n0", "n1", …). Listen and Peers are the cluster's: the
-	// testkit adds its own. Callbacks in Transport are kept and called
-	// after the testkit's.
+	// testkit sets its own. Callbacks in Transport are kept and called
+	// after the testkit's; a Transport.Net.Backoff left zero becomes 5–50 ms.
 	Configure func(i int, cfg *node.Config)
 	// Timeout bounds each wait. Default DefaultTimeout.
 	Timeout time.Duration
@@ -134,7 +134,9 @@ func Start(t TB, opts Options) *Cluster {
 			opts.Configure(i, &cfg)
 		}
 		n.hook(&cfg.Transport)
-		cfg.Transport.Net.Backoff = netconn.Backoff{Min: 5 * time.Millisecond, Max: 50 * time.Millisecond}
+		if cfg.Transport.Net.Backoff == (netconn.Backoff{}) {
+			cfg.Transport.Net.Backoff = netconn.Backoff{Min: 5 * time.Millisecond, Max: 50 * time.Millisecond}
+		}
 		cfg.Listen, cfg.Peers = nil, nil
 		for j := i + 1; j < opts.Nodes && opts.Network != Memory; j++ {
 			ep := "tcp://127.0.0.1:0"
