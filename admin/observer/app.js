@@ -123,6 +123,7 @@ function renderProcesses() {
 
 function select(pid) {
   view.selected = pid;
+  history.replaceState(null, "", "#" + encodeURIComponent(pid)); // a link to this view shows the same process
   renderProcesses();
   refreshDetail();
 }
