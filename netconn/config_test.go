@@ -132,7 +132,7 @@ func TestCloseBeforeServe(t *testing.T) {
 }
 
 func TestListenerRestart(t *testing.T) {
-	forEachConnType(t, func(t *testing.T, ct connType) {
+	forEachSocketType(t, func(t *testing.T, ct connType) { // a pipe cannot be listened on again
 		p := startPair(t, ct, MACs, nil)
 		p.lsvc.stop(t)
 		recv(t, p.srv.downs, "server down")

@@ -187,7 +187,7 @@ func TestHandshakeTimeout(t *testing.T) {
 			cfg := srv.config(Signatures)
 			cfg.HandshakeTimeout = 50 * time.Millisecond
 			l, _ := startListener(t, ct, srv, cfg, AcceptAny)
-			raw, err := net.Dial(ct.network, l.Addr().String()) // and say nothing
+			raw, err := dialTo(t, ct, l.Addr()) // and say nothing
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,8 +197,14 @@ func TestHandshakeTimeout(t *testing.T) {
 		})
 		t.Run("dialer", func(t *testing.T) {
 			// A server that accepts and then never speaks.
-			ln, err := net.Listen(ct.network, ct.address(t))
-			if err != nil {
+			var ln net.Listener
+			var err error
+			if ct.pipe {
+				pl := NewPipeListener(ct.address(t))
+				pipes.Store(pl.Addr().String(), pl)
+				defer pipes.Delete(pl.Addr().String())
+				ln = pl
+			} else if ln, err = net.Listen(ct.network, ct.address(t)); err != nil {
 				t.Fatal(err)
 			}
 			defer ln.Close()
@@ -418,7 +424,7 @@ func TestGarbageInsteadOfTLS(t *testing.T) {
 	forEachConnType(t, func(t *testing.T, ct connType) {
 		srv := newNode(t)
 		l, _ := startListener(t, ct, srv, srv.config(Signatures), AcceptAny)
-		raw, err := net.Dial(ct.network, l.Addr().String())
+		raw, err := dialTo(t, ct, l.Addr())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -429,7 +435,7 @@ func TestGarbageInsteadOfTLS(t *testing.T) {
 		cli := newNode(t)
 		cfg := rawTLSConfig(cli)
 		cfg.NextProtos = []string{"h2"}
-		raw2, err := net.Dial(ct.network, l.Addr().String())
+		raw2, err := dialTo(t, ct, l.Addr())
 		if err != nil {
 			t.Fatal(err)
 		}

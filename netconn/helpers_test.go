@@ -8,10 +8,12 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,11 +33,55 @@ type connType struct {
 	name    string
 	network string
 	address func(t testing.TB) string
+	pipe    bool // in memory: a PipeListener served by NewListenerOn
 }
 
-var connTypes = []connType{
-	{"tcp", "tcp", func(testing.TB) string { return "127.0.0.1:0" }},
-	{"unix", "unix", sockPath},
+var (
+	tcpType  = connType{"tcp", "tcp", func(testing.TB) string { return "127.0.0.1:0" }, false}
+	unixType = connType{"unix", "unix", sockPath, false}
+	pipeType = connType{"pipe", "pipe", pipeName, true}
+
+	connTypes   = []connType{tcpType, unixType, pipeType}
+	socketTypes = []connType{tcpType, unixType} // for tests of sockets as such
+)
+
+// pipes holds the PipeListeners of the running tests by name, so dialers
+// can find them as they find a socket by its address.
+var (
+	pipes   sync.Map // name -> *PipeListener
+	pipeSeq atomic.Int64
+)
+
+func pipeName(testing.TB) string { return fmt.Sprintf("pipe-%d", pipeSeq.Add(1)) }
+
+func pipeListener(t testing.TB, addr net.Addr) *PipeListener {
+	t.Helper()
+	pl, ok := pipes.Load(addr.String())
+	if !ok {
+		t.Fatalf("no pipe listener %s", addr)
+	}
+	return pl.(*PipeListener)
+}
+
+// listenOn makes a Listener of type ct.
+func listenOn(t testing.TB, ct connType, cfg Config, accept AcceptPolicy) (*Listener, error) {
+	if !ct.pipe {
+		return NewListener(cfg, ct.network, ct.address(t), accept)
+	}
+	pl := NewPipeListener(ct.address(t))
+	pipes.Store(pl.Addr().String(), pl)
+	t.Cleanup(func() { pipes.Delete(pl.Addr().String()) })
+	return NewListenerOn(cfg, pl, accept)
+}
+
+// dialTo connects a raw stream to a listener of type ct at addr.
+func dialTo(t testing.TB, ct connType, addr net.Addr) (net.Conn, error) {
+	if !ct.pipe {
+		return net.Dial(ct.network, addr.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	return pipeListener(t, addr).Dial(ctx)
 }
 
 // sockPath returns a fresh Unix socket path, short enough for sun_path.
@@ -54,6 +100,12 @@ func sockPath(t testing.TB) string {
 
 func forEachConnType(t *testing.T, f func(t *testing.T, ct connType)) {
 	for _, ct := range connTypes {
+		t.Run(ct.name, func(t *testing.T) { f(t, ct) })
+	}
+}
+
+func forEachSocketType(t *testing.T, f func(t *testing.T, ct connType)) {
+	for _, ct := range socketTypes {
 		t.Run(ct.name, func(t *testing.T) { f(t, ct) })
 	}
 }
@@ -185,7 +237,7 @@ type pair struct {
 
 func startListener(t testing.TB, ct connType, n *node, cfg Config, accept AcceptPolicy) (*Listener, *service) {
 	t.Helper()
-	l, err := NewListener(cfg, ct.network, ct.address(t), accept)
+	l, err := listenOn(t, ct, cfg, accept)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +246,13 @@ func startListener(t testing.TB, ct connType, n *node, cfg Config, accept Accept
 
 func startDialer(t testing.TB, ct connType, cfg Config, addr net.Addr, peer keyholder.Address) (*Dialer, *service) {
 	t.Helper()
-	d, err := NewDialer(cfg, ct.network, addr.String(), peer)
+	var d *Dialer
+	var err error
+	if ct.pipe {
+		d, err = NewDialerFunc(cfg, addr.String(), pipeListener(t, addr).Dial, peer)
+	} else {
+		d, err = NewDialer(cfg, ct.network, addr.String(), peer)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +341,7 @@ func dialRaw(t testing.TB, ct connType, l *Listener, n *node, auth Auth) *rawPee
 
 func dialRawTLS(t testing.TB, ct connType, l *Listener, n *node, auth Auth) *rawPeer {
 	t.Helper()
-	raw, err := net.Dial(ct.network, l.Addr().String())
+	raw, err := dialTo(t, ct, l.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}

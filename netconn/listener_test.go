@@ -75,7 +75,7 @@ func occupy(t *testing.T, ct connType, addr string) func() {
 // address again (retrying while it is occupied) and its connections keep
 // serving throughout.
 func TestListenerRebindKeepsConns(t *testing.T) {
-	forEachConnType(t, func(t *testing.T, ct connType) {
+	forEachSocketType(t, func(t *testing.T, ct connType) {
 		srv, cli, cli2 := newNode(t), newNode(t), newNode(t)
 		errs := make(chan listenErr, 100)
 		scfg := srv.config(MACs)
