@@ -1,0 +1,285 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/enginekit/enginekit/cluster"
+	"github.com/enginekit/enginekit/genserver"
+	"github.com/enginekit/enginekit/keyholder"
+	"github.com/enginekit/enginekit/netconn"
+	"github.com/enginekit/enginekit/transport"
+	"github.com/enginekit/enginekit/wire"
+	"github.com/hashicorp/memberlist"
+)
+
+// echo answers a call with its node's name and the request.
+type echo struct{ node string }
+
+func (e echo) HandleCall(_ *genserver.Process, _ genserver.From, req any) (any, error) {
+	return fmt.Sprintf("%s: %v", e.node, req), nil
+}
+func (echo) HandleCast(*genserver.Process, any) {}
+
+// clusterNode is a System, a transport admitting by certificate and
+// listening on loopback, and (once joined) a membership and a mesh.
+type clusterNode struct {
+	t        *testing.T
+	name     string
+	sys      *genserver.System
+	kh       *keyholder.Keyholder
+	tr       *transport.Transport
+	cert     *cluster.Certificate
+	verifier *cluster.Verifier
+	endpoint string
+	echo     keyholder.Address
+
+	mu     sync.Mutex
+	synced map[keyholder.Address]bool
+}
+
+func newClusterNode(t *testing.T, auth *cluster.Authority, name string, issued time.Time) *clusterNode {
+	t.Helper()
+	ctx := context.Background()
+	kh, err := keyholder.New(keyholder.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := auth.Issue(kh.Router(), name, issued, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every node trusts the cluster key of our own cluster's authority.
+	v, err := cluster.NewVerifier(cluster.VerifierConfig{Cluster: auth.Cluster()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &clusterNode{t: t, name: name, kh: kh, cert: cert, verifier: v, synced: map[keyholder.Address]bool{}}
+	n.sys = genserver.NewSystem(genserver.Config{Name: name})
+	reg, err := wire.NewRegistry(wire.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	net := netconn.DefaultConfig()
+	net.Credential = cert.Bytes()
+	net.AdmitCredential = v.Admit
+	n.tr, err = transport.New(transport.Config{
+		System: n.sys, Keyholder: kh, Registry: reg, Auth: netconn.MACs, Net: net,
+		ForgetGrace: 200 * time.Millisecond,
+		OnSynced: func(peer keyholder.Address) {
+			n.mu.Lock()
+			n.synced[peer] = true
+			n.mu.Unlock()
+		},
+		OnConnection: func(peer keyholder.Address, up bool, _ error) {
+			if !up {
+				n.mu.Lock()
+				delete(n.synced, peer)
+				n.mu.Unlock()
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.tr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		n.tr.Close()
+		n.sys.Stop(ctx)
+		kh.Close()
+	})
+	n.echo, _, err = n.tr.SpawnEngine("echo", func() genserver.Server { return echo{name} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Accept no router by key: only cluster certificates get in.
+	at, err := n.tr.Listen(ctx, "tcp://127.0.0.1:0", netconn.AllowOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.endpoint = "tcp://" + at.String()
+	return n
+}
+
+func (n *clusterNode) syncedWith(peers ...*clusterNode) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, p := range peers {
+		if p != n && !n.synced[p.kh.Router()] {
+			return false
+		}
+	}
+	return true
+}
+
+// eventually polls cond on a ticker until it holds or 15 s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(15 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// TestAdmissionOverTransport: a listener that accepts no router by key
+// admits the routers whose hello carries a certificate of its cluster, and
+// refuses (and counts) a foreign and an expired one.
+func TestAdmissionOverTransport(t *testing.T) {
+	auth, err := cluster.NewAuthority(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer auth.Close()
+	foreignAuth, _ := cluster.NewAuthority(nil)
+	defer foreignAuth.Close()
+	ctx := context.Background()
+	now := time.Now()
+
+	a := newClusterNode(t, auth, "a", now)
+	b := newClusterNode(t, auth, "b", now)
+	foreign := newClusterNode(t, foreignAuth, "foreign", now)
+	late := newClusterNode(t, auth, "late", now.Add(-2*time.Hour))
+
+	if err := b.tr.Connect(ctx, a.endpoint, a.kh.Router()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b admitted by a", func() bool { return a.syncedWith(b) && b.syncedWith(a) })
+	reply, err := genserver.Call[string](ctx, b.sys, genserver.Name(a.echo.String()), "hi")
+	if err != nil || reply != "a: hi" {
+		t.Fatalf("call across an admitted connection: %q, %v", reply, err)
+	}
+
+	for _, n := range []*clusterNode{foreign, late} {
+		if err := n.tr.Connect(ctx, a.endpoint, a.kh.Router()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "a to refuse the foreign and the expired certificate", func() bool {
+		s := a.verifier.Stats()
+		return s.Foreign >= 1 && s.Expired >= 1
+	})
+	if a.syncedWith(foreign) || a.syncedWith(late) {
+		t.Fatal("an outsider got in")
+	}
+}
+
+// connector adapts a transport to cluster.Connector. Disconnect uses the
+// transport's Disconnect when it has one.
+type connector struct{ tr *transport.Transport }
+
+func (c connector) Connect(ctx context.Context, endpoint string, router keyholder.Address) error {
+	return c.tr.Connect(ctx, endpoint, router)
+}
+
+func (c connector) Disconnect(endpoint string, router keyholder.Address) error {
+	if d, ok := any(c.tr).(interface {
+		Disconnect(string, keyholder.Address) error
+	}); ok {
+		return d.Disconnect(endpoint, router)
+	}
+	return errors.New("this transport has no Disconnect")
+}
+
+func fastGossip(c *memberlist.Config) {
+	c.TCPTimeout = time.Second
+	c.ProbeInterval = 100 * time.Millisecond
+	c.ProbeTimeout = 50 * time.Millisecond
+	c.GossipInterval = 20 * time.Millisecond
+	c.PushPullInterval = time.Second
+	c.SuspicionMult = 2
+}
+
+// join starts n's membership (through seed, if any) and mesh.
+func (n *clusterNode) join(gossipKey []byte, seed string) *cluster.Membership {
+	t := n.t
+	t.Helper()
+	cfg := cluster.Config{
+		Certificate: n.cert, Verifier: n.verifier, GossipKey: gossipKey,
+		Endpoints: []string{n.endpoint}, JoinInterval: 50 * time.Millisecond, Tune: fastGossip,
+	}
+	if seed != "" {
+		cfg.Discovery = cluster.Static{seed}
+	}
+	m, err := cluster.NewMembership(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mesh, err := cluster.NewMesh(cluster.MeshConfig{
+		Self: n.kh.Router(), Connector: connector{n.tr}, Members: m.Members, Changed: m.Changed(),
+		Resync: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = m.ServeReady(ctx, func() { close(ready) }) }()
+	<-ready
+	go func() { defer wg.Done(); _ = mesh.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return m
+}
+
+// TestThreeNodesOneJoin is the issue's "done when" in one process: three
+// nodes, each told only one seed and no peer, reach a full mesh of
+// transport connections and call each other's engines.
+func TestThreeNodesOneJoin(t *testing.T) {
+	auth, err := cluster.NewAuthority(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer auth.Close()
+	gk, _ := auth.GossipKey()
+	now := time.Now()
+	nodes := []*clusterNode{newClusterNode(t, auth, "n0", now), newClusterNode(t, auth, "n1", now), newClusterNode(t, auth, "n2", now)}
+	seed := nodes[0].join(gk, "")
+	nodes[1].join(gk, seed.Addr())
+	nodes[2].join(gk, seed.Addr())
+
+	eventually(t, "a full mesh, every burst learned", func() bool {
+		for _, n := range nodes {
+			if !n.syncedWith(nodes...) {
+				return false
+			}
+		}
+		return true
+	})
+	ctx := context.Background()
+	for _, from := range nodes {
+		for _, to := range nodes {
+			if from == to {
+				continue
+			}
+			reply, err := genserver.Call[string](ctx, from.sys, genserver.Name(to.echo.String()), from.name)
+			if want := to.name + ": " + from.name; err != nil || reply != want {
+				t.Errorf("%s → %s: %q, %v; want %q", from.name, to.name, reply, err, want)
+			}
+		}
+	}
+	// One connection per pair: three in all, each made by the lower router.
+	var conns []string
+	for _, n := range nodes {
+		for _, c := range n.tr.Connections() {
+			conns = append(conns, n.name+"-"+c.Peer.String())
+		}
+	}
+	if len(conns) != 6 { // each connection seen from both ends
+		t.Errorf("connections seen: %d, want 6 (3 pairs × 2 ends): %v", len(conns), slices.Sorted(slices.Values(conns)))
+	}
+}
