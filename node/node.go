@@ -179,6 +179,13 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if reflect.ValueOf(acfg.Logger).IsZero() {
 			acfg.Logger = n.log.With().Str("component", "admin").Logger()
 		}
+		if acfg.Ready == nil { // /readyz: the node runs and every peer is connected
+			routers := make([]keyholder.Address, 0, len(cfg.Peers))
+			for _, p := range cfg.Peers {
+				routers = append(routers, p.Router)
+			}
+			acfg.Ready = admin.AllReady(n.running, admin.RequirePeers(n.tr, routers...))
+		}
 		if n.admin, err = admin.New(acfg); err != nil {
 			return nil, fmt.Errorf("admin %s: %w", acfg.Addr, netErr(err))
 		}
@@ -253,6 +260,17 @@ func (n *Node) fail(err error) {
 // Done is closed when the node stops: by Stop, or because its transport or
 // its engines' supervisor ended on its own (see Err).
 func (n *Node) Done() <-chan struct{} { return n.done }
+
+// running is the admin server's readiness check that the node has not
+// ended.
+func (n *Node) running() error {
+	select {
+	case <-n.done:
+		return fmt.Errorf("node ended: %v", n.Err())
+	default:
+		return nil
+	}
+}
 
 // Err says why Done was closed: ErrStopped after Stop, or what ended the
 // node; nil while it runs.

@@ -187,6 +187,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	grace := fs.Duration("forget-grace", 5*time.Second, "how long a foreign engine whose last connection went down is kept for a\nconnection to come back before it is forgotten")
 	redialMax := fs.Duration("redial-max", netconn.DefaultBackoffMax, "longest wait between re-dials of a peer (exponential backoff from 100ms)")
 	adminAddr := fs.String("admin", "", "run the node's admin server at `HOST:PORT` (loopback only; port 0 picks one):\nmetrics, pprof, health, the observer page; what 'enginekit ps' and 'status' read")
+	adminPublic := fs.Bool("admin-public", false, "let --admin listen on an address other than loopback; the admin server has no\nauthentication: put it behind a firewall or an authenticating proxy")
 	allowDown := fs.Bool("allow-down-peers", false, "start even if a --peer does not answer, and keep dialling it in the background\n(default: a peer that cannot be reached at start-up is an error)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -280,8 +281,11 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		ev.Str("event", "refused").Str("remote", remote.String()).Err(err).Msg("connection failed before it came up")
 	}
 	var adminCfg *admin.Config
+	if *adminPublic && *adminAddr == "" {
+		return fmt.Errorf("%w: --admin-public without --admin", errUsage)
+	}
 	if *adminAddr != "" {
-		adminCfg = &admin.Config{Addr: *adminAddr}
+		adminCfg = &admin.Config{Addr: *adminAddr, AllowNonLoopback: *adminPublic, RuntimeMetrics: true}
 		if err := adminCfg.Verify(); err != nil {
 			return fmt.Errorf("%w: --admin: %v", errUsage, err)
 		}
