@@ -46,7 +46,7 @@ type ListenerStats struct {
 	Accepted     uint64 // sockets accepted (handshakes not yet judged)
 	AcceptErrors uint64 // failed accepts, the temporary ones included
 	BindErrors   uint64 // failed attempts to bind the address again
-	Rebinds      uint64 // times the address was bound again after a failure
+	Rebinds      uint64 // times the address was bound again: after a failure, or by a later Serve
 	// Handshakes that failed (TLS, hello, timeout), of which NotAccepted
 	// were peers refused by the AcceptPolicy (and AdmitCredential).
 	HandshakeFailures uint64
