@@ -2,7 +2,6 @@ package cluster_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -41,15 +40,39 @@ type clusterNode struct {
 
 	mu     sync.Mutex
 	synced map[keyholder.Address]bool
+	forgot map[keyholder.Address]bool // engines forgotten
+
+	stopOnce sync.Once
+	stopJoin func() // stops membership and mesh
+}
+
+// stop stops the node: mesh and membership (leaving the cluster), then
+// transport and System. Safe twice.
+func (n *clusterNode) stop() {
+	n.stopOnce.Do(func() {
+		if n.stopJoin != nil {
+			n.stopJoin()
+		}
+		n.tr.Close()
+		n.sys.Stop(context.Background())
+	})
 }
 
 func newClusterNode(t *testing.T, auth *cluster.Authority, name string, issued time.Time) *clusterNode {
 	t.Helper()
-	ctx := context.Background()
 	kh, err := keyholder.New(keyholder.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { kh.Close() })
+	return startClusterNode(t, auth, name, issued, kh)
+}
+
+// startClusterNode starts a node with the router and engine keys of kh
+// (a node restarted keeps its keys).
+func startClusterNode(t *testing.T, auth *cluster.Authority, name string, issued time.Time, kh *keyholder.Keyholder) *clusterNode {
+	t.Helper()
+	ctx := context.Background()
 	cert, err := auth.Issue(kh.Router(), name, issued, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +82,7 @@ func newClusterNode(t *testing.T, auth *cluster.Authority, name string, issued t
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &clusterNode{t: t, name: name, kh: kh, cert: cert, verifier: v, synced: map[keyholder.Address]bool{}}
+	n := &clusterNode{t: t, name: name, kh: kh, cert: cert, verifier: v, synced: map[keyholder.Address]bool{}, forgot: map[keyholder.Address]bool{}}
 	n.sys = genserver.NewSystem(genserver.Config{Name: name})
 	reg, err := wire.NewRegistry(wire.Limits{})
 	if err != nil {
@@ -76,6 +99,11 @@ func newClusterNode(t *testing.T, auth *cluster.Authority, name string, issued t
 			n.synced[peer] = true
 			n.mu.Unlock()
 		},
+		OnForget: func(engine keyholder.Address) {
+			n.mu.Lock()
+			n.forgot[engine] = true
+			n.mu.Unlock()
+		},
 		OnConnection: func(peer keyholder.Address, up bool, _ error) {
 			if !up {
 				n.mu.Lock()
@@ -90,11 +118,7 @@ func newClusterNode(t *testing.T, auth *cluster.Authority, name string, issued t
 	if err := n.tr.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		n.tr.Close()
-		n.sys.Stop(ctx)
-		kh.Close()
-	})
+	t.Cleanup(n.stop)
 	n.echo, _, err = n.tr.SpawnEngine("echo", func() genserver.Server { return echo{name} })
 	if err != nil {
 		t.Fatal(err)
@@ -177,22 +201,8 @@ func TestAdmissionOverTransport(t *testing.T) {
 	}
 }
 
-// connector adapts a transport to cluster.Connector. Disconnect uses the
-// transport's Disconnect when it has one.
-type connector struct{ tr *transport.Transport }
-
-func (c connector) Connect(ctx context.Context, endpoint string, router keyholder.Address) error {
-	return c.tr.Connect(ctx, endpoint, router)
-}
-
-func (c connector) Disconnect(endpoint string, router keyholder.Address) error {
-	if d, ok := any(c.tr).(interface {
-		Disconnect(string, keyholder.Address) error
-	}); ok {
-		return d.Disconnect(endpoint, router)
-	}
-	return errors.New("this transport has no Disconnect")
-}
+// The transport is a Connector as it is.
+var _ cluster.Connector = (*transport.Transport)(nil)
 
 func fastGossip(c *memberlist.Config) {
 	c.TCPTimeout = time.Second
@@ -219,7 +229,7 @@ func (n *clusterNode) join(gossipKey []byte, seed string) *cluster.Membership {
 		t.Fatal(err)
 	}
 	mesh, err := cluster.NewMesh(cluster.MeshConfig{
-		Self: n.kh.Router(), Connector: connector{n.tr}, Members: m.Members, Changed: m.Changed(),
+		Self: n.kh.Router(), Connector: n.tr, Members: m.Members, Changed: m.Changed(),
 		Resync: 50 * time.Millisecond,
 	})
 	if err != nil {
@@ -232,14 +242,16 @@ func (n *clusterNode) join(gossipKey []byte, seed string) *cluster.Membership {
 	go func() { defer wg.Done(); _ = m.ServeReady(ctx, func() { close(ready) }) }()
 	<-ready
 	go func() { defer wg.Done(); _ = mesh.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	n.stopJoin = func() { cancel(); wg.Wait() }
 	return m
 }
 
-// TestThreeNodesOneJoin is the issue's "done when" in one process: three
-// nodes, each told only one seed and no peer, reach a full mesh of
-// transport connections and call each other's engines.
-func TestThreeNodesOneJoin(t *testing.T) {
+// TestThreeNodesJoinLeaveRestart is the issue's "done when" in one
+// process: three nodes, each told only one seed and no peer, reach a full
+// mesh of transport connections (one per pair) and call each other's
+// engines; one leaves and is forgotten; it restarts with the same keys on a
+// new port and the mesh follows it there.
+func TestThreeNodesJoinLeaveRestart(t *testing.T) {
 	auth, err := cluster.NewAuthority(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -252,34 +264,55 @@ func TestThreeNodesOneJoin(t *testing.T) {
 	nodes[1].join(gk, seed.Addr())
 	nodes[2].join(gk, seed.Addr())
 
-	eventually(t, "a full mesh, every burst learned", func() bool {
+	fullMesh := func() bool {
 		for _, n := range nodes {
-			if !n.syncedWith(nodes...) {
+			if !n.syncedWith(nodes...) || len(n.tr.Connections()) != len(nodes)-1 {
+				return false
+			}
+		}
+		return true
+	}
+	callAll := func() {
+		t.Helper()
+		ctx := context.Background()
+		for _, from := range nodes {
+			for _, to := range nodes {
+				if from == to {
+					continue
+				}
+				reply, err := genserver.Call[string](ctx, from.sys, genserver.Name(to.echo.String()), from.name)
+				if want := to.name + ": " + from.name; err != nil || reply != want {
+					t.Errorf("%s → %s: %q, %v; want %q", from.name, to.name, reply, err, want)
+				}
+			}
+		}
+	}
+	eventually(t, "a full mesh, every burst learned", fullMesh)
+	callAll()
+
+	// n2 leaves: the others drop their connection and forget its engine
+	// after the transport's grace period.
+	leaver := nodes[2]
+	leaver.stop()
+	eventually(t, "n2 forgotten", func() bool {
+		for _, n := range nodes[:2] {
+			n.mu.Lock()
+			forgot := n.forgot[leaver.echo]
+			n.mu.Unlock()
+			if !forgot || slices.ContainsFunc(n.tr.Connections(), func(c transport.Connection) bool { return c.Peer == leaver.kh.Router() }) {
 				return false
 			}
 		}
 		return true
 	})
-	ctx := context.Background()
-	for _, from := range nodes {
-		for _, to := range nodes {
-			if from == to {
-				continue
-			}
-			reply, err := genserver.Call[string](ctx, from.sys, genserver.Name(to.echo.String()), from.name)
-			if want := to.name + ": " + from.name; err != nil || reply != want {
-				t.Errorf("%s → %s: %q, %v; want %q", from.name, to.name, reply, err, want)
-			}
-		}
+
+	// n2 comes back with the same keys on a new port.
+	back := startClusterNode(t, auth, "n2", now, leaver.kh)
+	if back.endpoint == leaver.endpoint {
+		t.Fatalf("restart listens at the same endpoint %s", back.endpoint)
 	}
-	// One connection per pair: three in all, each made by the lower router.
-	var conns []string
-	for _, n := range nodes {
-		for _, c := range n.tr.Connections() {
-			conns = append(conns, n.name+"-"+c.Peer.String())
-		}
-	}
-	if len(conns) != 6 { // each connection seen from both ends
-		t.Errorf("connections seen: %d, want 6 (3 pairs × 2 ends): %v", len(conns), slices.Sorted(slices.Values(conns)))
-	}
+	back.join(gk, seed.Addr())
+	nodes[2] = back
+	eventually(t, "the mesh to follow n2 to its new endpoint", fullMesh)
+	callAll()
 }
