@@ -5,6 +5,16 @@ import (
 	"os"
 )
 
+// Example runs testGreeter (example_test.go), the test of a user's engine
+// across two nodes, outside go test: with exampleT, a minimal testkit.TB.
+func Example() {
+	t := &exampleT{}
+	defer t.cleanup()
+	testGreeter(t)
+	fmt.Println("passed")
+	// Output: passed
+}
+
 // exampleT is a minimal testkit.TB for Example, which has no *testing.T.
 type exampleT struct {
 	cleanups []func()
