@@ -269,11 +269,11 @@ func TestAPIProcesses(t *testing.T) {
 	c := client(t, srv.URL())
 	ctx := context.Background()
 
-	doc, err := c.Processes(ctx)
+	doc, err := c.Processes(ctx, admin.ProcessQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if doc.System != "alice" {
+	if doc.System != "alice" || doc.Total != len(doc.Processes) {
 		t.Errorf("system %q", doc.System)
 	}
 	byName := map[string]admin.Process{}
@@ -289,6 +289,24 @@ func TestAPIProcesses(t *testing.T) {
 	}
 	if w := byName["w1"]; w.Child != "app/workers/w1" {
 		t.Errorf("w1 = %+v, want child app/workers/w1", w)
+	}
+
+	// Narrowed on the server: a filter, an order, a limit.
+	top, err := c.Processes(ctx, admin.ProcessQuery{Sort: "mailbox", Limit: 1})
+	if err != nil || len(top.Processes) != 1 || top.Processes[0].Name != "blocker" || top.Total != len(doc.Processes) {
+		t.Errorf("sort=mailbox&limit=1: %+v, %v", top, err)
+	}
+	found, err := c.Processes(ctx, admin.ProcessQuery{Q: "WORKERS"})
+	if err != nil || len(found.Processes) != 1 || found.Processes[0].Name != "w1" {
+		t.Errorf("q=WORKERS: %+v, %v", found, err)
+	}
+	for _, bad := range []admin.ProcessQuery{{Sort: "size"}, {Limit: -1}} {
+		if _, err := c.Processes(ctx, bad); err == nil || !strings.Contains(err.Error(), "bad query") {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+	if code, body, _ := get(t, srv.URL()+"/api/processes?limit=ten"); code != 400 || !strings.Contains(body, "not a number") {
+		t.Errorf("limit=ten: %d %s", code, body)
 	}
 
 	// One process, by name, by PID and by number: info and reported state.
@@ -427,7 +445,7 @@ func TestClientErrors(t *testing.T) {
 	go func() { defer close(done); _ = hs.Serve(ln) }()
 	defer func() { hs.Close(); <-done }()
 	c := client(t, ln.Addr().String())
-	if _, err := c.Processes(context.Background()); err == nil || !strings.Contains(err.Error(), "not an admin server") {
+	if _, err := c.Processes(context.Background(), admin.ProcessQuery{}); err == nil || !strings.Contains(err.Error(), "not an admin server") {
 		t.Errorf("Processes from a non-admin server = %v", err)
 	}
 }

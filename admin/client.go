@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -48,10 +49,25 @@ func NewClient(base string, hc *http.Client) (*Client, error) {
 	return &Client{base: strings.TrimSuffix(u.String(), "/"), http: hc}, nil
 }
 
-// Processes reads /api/processes.
-func (c *Client) Processes(ctx context.Context) (Processes, error) {
+// Processes reads /api/processes, narrowed by q (the zero ProcessQuery
+// reads them all, by PID).
+func (c *Client) Processes(ctx context.Context, q ProcessQuery) (Processes, error) {
+	v := url.Values{}
+	if q.Q != "" {
+		v.Set("q", q.Q)
+	}
+	if q.Sort != "" {
+		v.Set("sort", q.Sort)
+	}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	path := "/api/processes"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
 	var doc Processes
-	return doc, c.get(ctx, "/api/processes", &doc)
+	return doc, c.get(ctx, path, &doc)
 }
 
 // Process reads /api/process/{id}: id is a PID ("<node.5>"), its number, or

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +25,7 @@ import (
 //	/healthz              200 "ok" while the server runs
 //	/readyz               200 "ready", or 503 and why not (Config.Ready)
 //	/observe              the observer page
-//	/api/processes        JSON documents: Processes,
+//	/api/processes        JSON documents: Processes (?q=, ?sort=, ?limit=: ProcessQuery),
 //	/api/process/{pid}    Process with its reported state,
 //	/api/tree             Trees,
 //	/api/connections      Connections,
@@ -133,8 +134,23 @@ func (s *Server) handler() http.Handler {
 	})
 
 	src := s.cfg.Source
-	mux.HandleFunc("GET /api/processes", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, src.processes())
+	mux.HandleFunc("GET /api/processes", func(w http.ResponseWriter, r *http.Request) {
+		v := r.URL.Query()
+		q := ProcessQuery{Q: v.Get("q"), Sort: v.Get("sort")}
+		if l := v.Get("limit"); l != "" {
+			n, err := strconv.Atoi(l)
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, apiError{fmt.Sprintf("%v: limit %q is not a number", ErrBadQuery, l)})
+				return
+			}
+			q.Limit = n
+		}
+		doc := src.processes()
+		if err := q.apply(&doc); err != nil {
+			writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, doc)
 	})
 	mux.HandleFunc("GET /api/process/{pid}", func(w http.ResponseWriter, r *http.Request) {
 		p, err := src.process(r.Context(), r.PathValue("pid"), s.ask)

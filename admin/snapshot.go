@@ -59,7 +59,10 @@ func (src Source) processes() Processes {
 	}
 	doc.System = src.System.Name()
 	children, proxies := src.childIDs(), src.proxies()
-	for _, pi := range src.System.Processes() {
+	all := src.System.Processes()
+	doc.Total = len(all)
+	doc.Processes = make([]Process, 0, len(all))
+	for _, pi := range all {
 		p := processView(pi)
 		p.Child = children[pi.PID]
 		p.Proxy = proxies[pi.Name]
@@ -67,6 +70,45 @@ func (src Source) processes() Processes {
 	}
 	return doc
 }
+
+// ProcessQuery narrows /api/processes: ?q= keeps the processes whose PID,
+// name, child path, proxied peer or status contains it; ?sort= orders them
+// as SortProcesses does (by PID without it); ?limit= keeps the first N.
+type ProcessQuery struct {
+	Q     string
+	Sort  string
+	Limit int
+}
+
+// apply narrows doc as q says.
+func (q ProcessQuery) apply(doc *Processes) error {
+	if q.Q != "" {
+		needle := strings.ToLower(q.Q)
+		kept := doc.Processes[:0]
+		for _, p := range doc.Processes {
+			for _, f := range []string{p.PID, p.Name, p.Child, p.Proxy, p.Status} {
+				if strings.Contains(strings.ToLower(f), needle) {
+					kept = append(kept, p)
+					break
+				}
+			}
+		}
+		doc.Processes = kept
+	}
+	if q.Sort != "" && !SortProcesses(doc.Processes, q.Sort) {
+		return fmt.Errorf("%w: sort %q: want mailbox, handled, name or pid", ErrBadQuery, q.Sort)
+	}
+	if q.Limit < 0 {
+		return fmt.Errorf("%w: negative limit", ErrBadQuery)
+	}
+	if q.Limit > 0 && q.Limit < len(doc.Processes) {
+		doc.Processes = doc.Processes[:q.Limit]
+	}
+	return nil
+}
+
+// ErrBadQuery: a query parameter of /api/processes is not usable.
+var ErrBadQuery = errors.New("admin: bad query")
 
 // proxies maps the registered names of foreign engines' proxies (their
 // addresses) to the peer router each was learned from.

@@ -11,11 +11,12 @@ import (
 // connectionView is what /api/connections shows of one connection.
 func connectionView(c transport.Connection) Connection {
 	return Connection{
-		Peer:    c.Peer.String(),
-		Remote:  c.Remote,
-		Auth:    c.Auth.String(),
-		UpSince: c.UpSince,
-		Stats:   counterFields(c.Stats),
+		Peer:       c.Peer.String(),
+		Remote:     c.Remote,
+		Auth:       c.Auth.String(),
+		UpSince:    c.UpSince,
+		QueueBytes: c.QueueBytes,
+		Stats:      counterFields(c.Stats),
 	}
 }
 

@@ -36,8 +36,11 @@ type Process struct {
 
 // Processes is the document of /api/processes.
 type Processes struct {
-	System    string    `json:"system"`
-	Time      time.Time `json:"time"`
+	System string    `json:"system"`
+	Time   time.Time `json:"time"`
+	// Total is the number of live processes; Processes may hold fewer
+	// (?q= and ?limit=).
+	Total     int       `json:"total"`
 	Processes []Process `json:"processes"`
 }
 

@@ -6,6 +6,8 @@
 const $ = (sel) => document.querySelector(sel);
 const api = (path) => "../api/" + path;
 
+const maxRows = 2000;
+
 const view = {
   sort: "mailbox",   // column key
   asc: false,
@@ -114,7 +116,8 @@ function renderProcesses() {
     ));
   }
   $("#processes tbody").replaceWith(tbody);
-  $("#proc-count").textContent = rows.length === view.procs.length ? `(${view.procs.length})` : `(${rows.length} of ${view.procs.length})`;
+  const total = view.total ?? view.procs.length;
+  $("#proc-count").textContent = rows.length === total ? `(${total})` : `(${rows.length} of ${total})`;
   for (const th of document.querySelectorAll("#processes th[data-sort]")) {
     th.classList.toggle("sorted", th.dataset.sort === view.sort);
     th.classList.toggle("asc", th.dataset.sort === view.sort && view.asc);
@@ -243,15 +246,63 @@ function renderStats(doc) {
   $("#counters tbody").replaceWith(ct);
 }
 
+// ---- history: the last minute or so of a few figures, drawn as sparklines
+
+const history = { at: [], queued: [], delivered: [] };
+const historyLen = 60;
+
+function remember(stats) {
+  const at = Date.parse(stats.time) || Date.now();
+  history.at.push(at);
+  history.queued.push(stats.mailboxes.total);
+  history.delivered.push(stats.transport ? stats.transport.delivered : 0);
+  for (const k of Object.keys(history)) if (history[k].length > historyLen) history[k].shift();
+}
+
+// rates turns a counter's history into per-second rates.
+function rates(values) {
+  const out = [];
+  for (let i = 1; i < values.length; i++) {
+    const dt = (history.at[i] - history.at[i - 1]) / 1000;
+    out.push(dt > 0 ? Math.max(0, values[i] - values[i - 1]) / dt : 0);
+  }
+  return out;
+}
+
+function spark(sel, values) {
+  const svg = $(sel);
+  if (values.length < 2) { svg.replaceChildren(); return; }
+  const top = Math.max(...values, 1);
+  const pts = values.map((v, i) => `${(i / (historyLen - 1)) * 100},${20 - (v / top) * 18 - 1}`).join(" ");
+  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+  line.setAttribute("points", pts);
+  svg.replaceChildren(line);
+}
+
+function renderHistory() {
+  spark("#spark-mailbox", history.queued);
+  const r = rates(history.delivered);
+  spark("#spark-delivered", r);
+  $("#sum-delivered-rate").textContent = r.length ? `${Math.round(r[r.length - 1]).toLocaleString("en-US")}/s` : "";
+}
+
 // ---- refresh loop
 
 async function refresh() {
   clearTimeout(view.timer);
   try {
+    // The server filters, orders and cuts the process list, so a node of
+    // 100,000 processes sends the page only the first maxRows.
+    const serverSort = { pid: "pid", name: "name", mailbox: "mailbox", handled: "handled" }[view.sort] || "mailbox";
+    const procQuery = new URLSearchParams({ sort: serverSort, limit: maxRows });
+    if (view.filter) procQuery.set("q", view.filter);
     const [stats, procs, tree, conns] = await Promise.all(
-      ["stats", "processes", "tree", "connections"].map((p) => getJSON(api(p))));
+      ["stats", "processes?" + procQuery, "tree", "connections"].map((p) => getJSON(api(p))));
     renderStats(stats);
+    remember(stats);
+    renderHistory();
     view.procs = procs.processes;
+    view.total = procs.total;
     renderProcesses();
     renderTree(tree);
     renderConnections(conns);

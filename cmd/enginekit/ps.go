@@ -39,17 +39,16 @@ func runPs(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return err
 	}
 	defer cancel()
-	doc, err := c.Processes(ctx)
+	if !admin.SortProcesses(nil, *sortBy) {
+		return fmt.Errorf("%w: --sort %q: want mailbox, handled, name or pid", errUsage, *sortBy)
+	}
+	// The server sorts and cuts, so a node of 100,000 processes sends
+	// only the --limit first.
+	doc, err := c.Processes(ctx, admin.ProcessQuery{Sort: *sortBy, Limit: *limit})
 	if err != nil {
 		return oneLineErr(err)
 	}
-	if !admin.SortProcesses(doc.Processes, *sortBy) {
-		return fmt.Errorf("%w: --sort %q: want mailbox, handled, name or pid", errUsage, *sortBy)
-	}
-	total := len(doc.Processes)
-	if *limit > 0 && *limit < total {
-		doc.Processes = doc.Processes[:*limit]
-	}
+	total := doc.Total
 	if af.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
