@@ -16,7 +16,7 @@ import (
 type hits struct{ n int }
 
 func (h *hits) HandleCall(*genserver.Process, genserver.From, any) (any, error) { return h.n, nil }
-func (h *hits) HandleCast(_ *genserver.Process, msg any)                         { h.n += msg.(int) }
+func (h *hits) HandleCast(_ *genserver.Process, msg any)                        { h.n += msg.(int) }
 
 func Example_readmeSupervised() {
 	sys := genserver.NewSystem(genserver.Config{Name: "app"})
