@@ -41,8 +41,13 @@ func (in *Incoming) Start(c Call, reply func(v any, err error)) {
 // dummy caller: its call ends with context.Canceled (reply is still
 // called). The transport cancels the calls of a peer gone for good.
 func (in *Incoming) StartCancelable(c Call, reply func(v any, err error)) (cancel func()) {
-	ctx, stop := context.WithCancel(in.ctx)
-	if !c.Deadline.IsZero() {
+	var (
+		ctx  context.Context
+		stop context.CancelFunc
+	)
+	if c.Deadline.IsZero() {
+		ctx, stop = context.WithCancel(in.ctx)
+	} else {
 		ctx, stop = context.WithDeadline(in.ctx, c.Deadline)
 	}
 	in.wg.Add(1)

@@ -34,9 +34,9 @@ type core struct {
 	local   map[keyholder.Address]*coreLocal
 	byPID   map[genserver.PID]keyholder.Address
 
-	out     map[uint64]*outCall // calls we wait for, by Ref
+	out     map[uint64]outCall // calls we wait for, by Ref
 	nextRef uint64
-	in      map[uint64]*inCall // calls we serve, by id
+	in      map[uint64]inCall // calls we serve, by id
 	nextIn  uint64
 	exports map[uint64]exportedFrom // Froms handed to other nodes, by token
 
@@ -170,8 +170,8 @@ func newCore(router keyholder.Address, lim coreLimits) *core {
 		grace:   make(map[keyholder.Address]struct{}),
 		local:   make(map[keyholder.Address]*coreLocal),
 		byPID:   make(map[genserver.PID]keyholder.Address),
-		out:     make(map[uint64]*outCall),
-		in:      make(map[uint64]*inCall),
+		out:     make(map[uint64]outCall),
+		in:      make(map[uint64]inCall),
 		exports: make(map[uint64]exportedFrom),
 	}
 }
@@ -418,7 +418,7 @@ func (c *core) message(acts []action, id connID, kind wire.Kind, src, dst keyhol
 		return c.errorReply(acts, cc, src, ref, errTooManyCallsCode)
 	}
 	c.nextIn++
-	c.in[c.nextIn] = &inCall{peer: cc.peer, callee: dst, caller: src, ref: ref, preferConn: id}
+	c.in[c.nextIn] = inCall{peer: cc.peer, callee: dst, caller: src, ref: ref, preferConn: id}
 	p.callsIn[c.nextIn] = struct{}{}
 	return append(acts, action{kind: actStartCall, id: c.nextIn, pid: sender, dst: l.pid, env: wire.Envelope{Kind: kind, Src: src, Dst: dst, Ref: ref}})
 }
@@ -440,8 +440,8 @@ func (c *core) errorReply(acts []action, cc *coreConn, caller keyholder.Address,
 // on a live connection to the caller's router, the one the call came on if
 // it is still up.
 func (c *core) callDone(acts []action, id uint64) []action {
-	ic := c.in[id]
-	if ic == nil {
+	ic, ok := c.in[id]
+	if !ok {
 		return acts // cancelled meanwhile
 	}
 	delete(c.in, id)
@@ -476,7 +476,7 @@ func (c *core) outCall(acts []action, engine keyholder.Address, caller genserver
 	}
 	c.nextRef++
 	ref := c.nextRef
-	c.out[ref] = &outCall{conn: cc, peer: p, callee: engine, from: from, deadline: deadline}
+	c.out[ref] = outCall{conn: cc, peer: p, callee: engine, from: from, deadline: deadline}
 	cc.calls[ref] = struct{}{}
 	p.calls++
 	return append(acts, action{kind: actSend, mode: sendBlock, handle: cc.handle, conn: cc.id,
@@ -486,22 +486,22 @@ func (c *core) outCall(acts []action, engine keyholder.Address, caller genserver
 // sendFailed: the send of outgoing call ref failed (err says why); the call
 // fails with it at once.
 func (c *core) sendFailed(acts []action, ref uint64, err error) []action {
-	oc := c.takeCall(ref)
-	if oc == nil {
+	oc, ok := c.takeCall(ref)
+	if !ok {
 		return acts
 	}
 	return append(acts, action{kind: actFailCall, from: oc.from, err: err, id: ref})
 }
 
-func (c *core) takeCall(ref uint64) *outCall {
-	oc := c.out[ref]
-	if oc == nil {
-		return nil
+func (c *core) takeCall(ref uint64) (outCall, bool) {
+	oc, ok := c.out[ref]
+	if !ok {
+		return oc, false
 	}
 	delete(c.out, ref)
 	delete(oc.conn.calls, ref)
 	oc.peer.calls--
-	return oc
+	return oc, true
 }
 
 // reply: a reply to our call ref arrived on id from src. It answers the
@@ -510,8 +510,8 @@ func (c *core) takeCall(ref uint64) *outCall {
 // have).
 func (c *core) reply(acts []action, id connID, src keyholder.Address, ref uint64) []action {
 	cc := c.conns[id]
-	oc := c.out[ref]
-	if cc == nil || oc == nil || oc.peer != c.peers[cc.peer] || (src != oc.callee && src != cc.peer) {
+	oc, ok := c.out[ref]
+	if cc == nil || !ok || oc.peer != c.peers[cc.peer] || (src != oc.callee && src != cc.peer) {
 		c.drop(dropLateReply)
 		return acts
 	}
