@@ -1,5 +1,3 @@
-// Command enginekit runs enginekit nodes and tools: demo, node, call, cast,
-// keygen, keys and bench. Run "enginekit help" for the list.
 package main
 
 import (
