@@ -68,7 +68,7 @@ func (t *Transport) onLearn(r *route, env *wire.Envelope) {
 			return
 		}
 	}
-	ok := verifyProofs(r.peer, ms)
+	ok := t.verifyProofs(r.peer, ms)
 	var acts []action
 	bad := 0
 	t.mu.Lock()
@@ -89,28 +89,61 @@ func (t *Transport) onLearn(r *route, env *wire.Envelope) {
 
 // verifyProofs checks the engine proofs of ms for router, spread over the
 // CPUs when there are many (a burst of 100,000 learns is mostly this).
-func verifyProofs(router keyholder.Address, ms []learnMsg) []bool {
+// Proofs verified once are remembered, so a reconnect (which brings the
+// whole burst again) costs no signature checks.
+func (t *Transport) verifyProofs(router keyholder.Address, ms []learnMsg) []bool {
 	ok := make([]bool, len(ms))
+	todo := make([]int, 0, len(ms))
+	t.proofMu.Lock()
+	for i := range ms {
+		if p, hit := t.proofs[ms[i].Engine]; hit && p.router == router && string(p.proof[:]) == string(ms[i].Proof) {
+			ok[i] = true
+		} else {
+			todo = append(todo, i)
+		}
+	}
+	t.proofMu.Unlock()
+	t.proofChecks.Add(uint64(len(todo)))
 	check := func(i int) {
 		ok[i] = keyholder.VerifyEngineProof(router, ms[i].Engine, ms[i].Proof)
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(ms)/32)
-	if workers <= 1 {
-		for i := range ms {
+	if workers := min(runtime.GOMAXPROCS(0), len(todo)/32); workers <= 1 {
+		for _, i := range todo {
 			check(i)
 		}
-		return ok
+	} else {
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for k := w; k < len(todo); k += workers {
+					check(todo[k])
+				}
+			})
+		}
+		wg.Wait()
 	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(ms); i += workers {
-				check(i)
-			}
-		})
+	t.proofMu.Lock()
+	if len(t.proofs)+len(todo) > maxCachedProofs {
+		clear(t.proofs)
 	}
-	wg.Wait()
+	for _, i := range todo {
+		if ok[i] {
+			p := cachedProof{router: router}
+			copy(p.proof[:], ms[i].Proof)
+			t.proofs[ms[i].Engine] = p
+		}
+	}
+	t.proofMu.Unlock()
 	return ok
+}
+
+// maxCachedProofs bounds the remembered engine proofs (about 130 bytes
+// each); past it the cache starts again.
+const maxCachedProofs = 1 << 20
+
+type cachedProof struct {
+	router keyholder.Address
+	proof  [64]byte
 }
 
 func (t *Transport) onForget(r *route, env *wire.Envelope) {

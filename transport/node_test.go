@@ -554,3 +554,39 @@ func TestFromAcrossNodes(t *testing.T) {
 		t.Fatal("Reply to an unknown token returned true")
 	}
 }
+
+// A reconnect brings the peer's whole burst again; the proofs verified the
+// first time are remembered, not checked again.
+func TestReconnectReusesProofs(t *testing.T) {
+	a, b := newTNode(t, "a"), newTNode(t, "b")
+	for i := range 40 {
+		if _, _, err := b.tr.SpawnEngine(fmt.Sprintf("e%d", i), func() genserver.Server { return server{} }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, address, _ := transport.ParseEndpoint(b.listen(t))
+	conns := make(chan net.Conn, 2)
+	dial := func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", address)
+		if err == nil {
+			conns <- c
+		}
+		return c, err
+	}
+	if err := a.tr.ConnectWith(context.Background(), "b", dial, b.kh.Router()); err != nil {
+		t.Fatal(err)
+	}
+	a.waitSynced(t, b)
+	if got := a.tr.Stats().ProofsVerified; got != 40 {
+		t.Fatalf("verified %d proofs, want 40", got)
+	}
+	_ = (<-conns).Close() // cut; the dialer reconnects
+	a.waitSynced(t, b)
+	if got := a.tr.Stats().ProofsVerified; got != 40 {
+		t.Fatalf("verified %d proofs after the reconnect, want still 40", got)
+	}
+	if got := len(a.tr.Learned()[b.kh.Router()]); got != 40 {
+		t.Fatalf("learned %d", got)
+	}
+}

@@ -63,6 +63,9 @@ type Stats struct {
 	// with backoff); DialerRestarts dialers restarted after they failed.
 	ListenErrors   uint64
 	DialerRestarts uint64
+	// ProofsVerified counts engine proofs checked with ed25519; a proof
+	// verified before (a reconnect's burst) is remembered, not checked.
+	ProofsVerified uint64
 	// Drops has every drop and refusal counter by cause name: the fields
 	// above and no_route, kind, forget_unknown, learn_limit,
 	// learn_refused, calls_in_limit, calls_out_limit, peer_conns_limit,
@@ -93,6 +96,7 @@ func (t *Transport) Stats() Stats {
 		ConnDowns:         t.connDowns.Load(),
 		ListenErrors:      t.listenErrors.Load(),
 		DialerRestarts:    t.dialerRestarts.Load(),
+		ProofsVerified:    t.proofChecks.Load(),
 		Drops:             make(map[string]uint64, numDrops),
 	}
 	for i, n := range d {

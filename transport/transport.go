@@ -51,10 +51,14 @@ type Transport struct {
 
 	routes sync.Map // *netconn.Conn -> *route
 
+	proofMu sync.Mutex
+	proofs  map[keyholder.Address]cachedProof // engine proofs verified
+
 	delivered      atomic.Uint64
 	connDowns      atomic.Uint64
 	listenErrors   atomic.Uint64
 	dialerRestarts atomic.Uint64
+	proofChecks    atomic.Uint64
 }
 
 // New checks cfg and returns a Transport that does nothing until Serve or
@@ -77,6 +81,7 @@ func New(cfg Config) (*Transport, error) {
 		subs:     make(map[keyholder.Address]*proxySub),
 		names:    make(map[keyholder.Address]string),
 		dialers:  make(map[string]*dialerEntry),
+		proofs:   make(map[keyholder.Address]cachedProof),
 	}
 	t.core = newCore(t.router, coreLimits{
 		Grace:      int64(cfg.ForgetGrace),
