@@ -477,3 +477,37 @@ func TestSortProcesses(t *testing.T) {
 		t.Error("unknown key accepted")
 	}
 }
+
+func TestHostGuard(t *testing.T) {
+	srv, err := admin.New(admin.Config{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Addr().String())
+	for host, want := range map[string]int{
+		"127.0.0.1:" + port:          200,
+		"localhost:" + port:          200,
+		"[::1]:" + port:              200,
+		"localhost":                  200,
+		"rebound.example:" + port:    403,
+		"attacker.example":           403,
+		"192.168.1.20:" + port:       403,
+		"127.0.0.1.nip.example:9100": 403,
+	} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL()+"/healthz", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		req.Close = true
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %q: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,7 +59,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, ln: ln, done: make(chan struct{}), ask: newStateAsker(cfg.StateTimeout)}
 	s.http = &http.Server{
-		Handler:           s.handler(),
+		Handler:           s.guard(s.handler()),
 		ReadHeaderTimeout: cfg.ReadTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		ErrorLog:          nil,
@@ -101,7 +102,8 @@ func (s *Server) Close() error {
 }
 
 // Handler returns the server's routes, for mounting them elsewhere (under a
-// prefix of your own server, with http.StripPrefix).
+// prefix of your own server, with http.StripPrefix); with the loopback
+// guard of its own address unless Config.AllowNonLoopback.
 func (s *Server) Handler() http.Handler { return s.http.Handler }
 
 func (s *Server) handler() http.Handler {
@@ -183,6 +185,31 @@ func (s *Server) handler() http.Handler {
 		fmt.Fprint(w, indexPage)
 	})
 	return mux
+}
+
+// guard refuses requests whose Host is not this machine while the server
+// is loopback-only. A loopback server is still reachable from a browser on
+// the same machine, and a web page can point a name it controls at
+// 127.0.0.1 (DNS rebinding) to read process state and profiles through the
+// user's browser; such a request carries that name as its Host.
+func (s *Server) guard(next http.Handler) http.Handler {
+	if s.cfg.AllowNonLoopback {
+		return next
+	}
+	cfgHost, _, _ := net.SplitHostPort(s.cfg.Addr)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		ip := net.ParseIP(host)
+		if host != "localhost" && host != cfgHost && (ip == nil || !ip.IsLoopback()) {
+			http.Error(w, fmt.Sprintf("admin: Host %q refused: this admin server answers only to loopback names (a guard against DNS rebinding)", r.Host), http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 const indexPage = `<!doctype html><meta charset="utf-8"><title>enginekit admin</title>

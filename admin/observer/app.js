@@ -143,7 +143,8 @@ async function refreshDetail() {
     return;
   }
   if (view.selected !== pid) return;
-  const list = (xs) => (xs && xs.length ? xs.join(" ") : "–");
+  // Linked and monitoring processes are links to their own view.
+  const list = (xs) => (xs && xs.length ? xs.map((pid) => el("a", { href: "#" + encodeURIComponent(pid), class: "pidlink", onclick: (e) => { e.preventDefault(); select(pid); } }, pid, " ")) : "–");
   const dl = el("dl", { class: "info" },
     el("dt", {}, "name"), el("dd", { class: "mono" }, p.name || "–"),
     el("dt", {}, "child"), el("dd", {}, p.child || "–"),
