@@ -511,3 +511,37 @@ func TestHostGuard(t *testing.T) {
 		}
 	}
 }
+
+// A crash and a restart show in the metrics and the tree.
+func TestRestartsShow(t *testing.T) {
+	f := newFixture(t)
+	srv := f.serve(t, admin.Config{})
+	if err := f.a.Sys.Cast(genserver.Name("counter"), "not an int"); err != nil { // counter panics on it
+		t.Fatal(err)
+	}
+	select {
+	case id := <-f.restarted:
+		if id != "counter" {
+			t.Fatalf("restarted %s", id)
+		}
+	case <-time.After(wait):
+		t.Fatal("counter never restarted")
+	}
+	m := scrape(t, srv.URL())
+	for k, v := range map[string]string{
+		`enginekit_supervisor_restarts_total{supervisor="app"}`:         "1",
+		`enginekit_supervisor_restarts_in_period{supervisor="app"}`:     "1",
+		`enginekit_supervisor_restarts_total{supervisor="app/workers"}`: "0",
+	} {
+		if m[k] != v {
+			t.Errorf("%s = %q, want %q", k, m[k], v)
+		}
+	}
+	trees, err := client(t, srv.URL()).Tree(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := trees.Trees[0].Children[0]; c.ID != "counter" || c.Restarts != 1 || trees.Trees[0].RestartsInPeriod != 1 {
+		t.Errorf("tree after the restart: %+v", trees.Trees[0])
+	}
+}

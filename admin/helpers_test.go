@@ -66,12 +66,14 @@ type fixture struct {
 	sup    *supervisor.Supervisor
 	gate   *gate
 	engine keyholder.Address
-	src    admin.Source
+	// restarted gets the ID of each child the app supervisor restarts.
+	restarted chan string
+	src       admin.Source
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{a: nodetest.New(t, "alice", netconn.MACs), b: nodetest.New(t, "bob", netconn.MACs)}
+	f := &fixture{a: nodetest.New(t, "alice", netconn.MACs), b: nodetest.New(t, "bob", netconn.MACs), restarted: make(chan string, 16)}
 	f.gate = newGate()
 	var err error
 	f.engine, _, err = f.b.Tr.SpawnEngine("echo", func() genserver.Server { return &counter{} })
@@ -98,6 +100,13 @@ func newFixture(t *testing.T) *fixture {
 			return sys.Service(func() genserver.Server { return &blocker{g: f.gate} }, genserver.WithName("blocker"))
 		}},
 		{ID: "workers", Start: func() suture.Service { return workers }, Shutdown: -1},
+	}, EventHook: func(e supervisor.Event) {
+		if s, ok := e.(supervisor.ChildStarted); ok && s.Restarts > 0 {
+			select {
+			case f.restarted <- s.Child:
+			default:
+			}
+		}
 	}})
 	if err != nil {
 		t.Fatal(err)
