@@ -1,8 +1,6 @@
 package transport
 
 import (
-	"time"
-
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/wire"
@@ -660,6 +658,3 @@ func (c *core) learnedByPeer() map[keyholder.Address][]keyholder.Address {
 	}
 	return out
 }
-
-// graceDuration converts for coreLimits.
-func graceDuration(d time.Duration) int64 { return int64(d) }

@@ -23,11 +23,10 @@ import (
 // connection's writer for control messages, so the connection's reader
 // (and OnUp) never does: a burst of any size on both sides cannot deadlock.
 type route struct {
-	t       *Transport
-	id      connID
-	conn    *netconn.Conn
-	peer    keyholder.Address
-	upSince time.Time
+	t    *Transport
+	id   connID
+	conn *netconn.Conn
+	peer keyholder.Address
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -133,7 +132,7 @@ func (t *Transport) routeOf(c *netconn.Conn) *route {
 // connUp registers the connection with the core and starts its route's
 // goroutine. It returns at once: the connection's reader starts after it.
 func (t *Transport) connUp(c *netconn.Conn) {
-	r := &route{t: t, conn: c, peer: c.PeerRouter(), upSince: time.Now(), done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	r := &route{t: t, conn: c, peer: c.PeerRouter(), done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	r.ctx, r.cancel = context.WithCancel(t.ctx)
 	t.mu.Lock()
 	t.nextConn++
@@ -204,9 +203,14 @@ func (t *Transport) count(cause dropCause) {
 	t.mu.Unlock()
 }
 
-// refused logs a bound that refused a peer (the core counted it).
+// refused logs a bound that refused a peer (the core counted it): the
+// 1st, 2nd, 4th, 8th... refusal of each cause, so that a peer pushing
+// against a bound cannot flood the log.
 func (t *Transport) refused(a action) {
-	t.log.Warn().Stringer("peer", a.peer).Str("cause", a.cause.String()).Msg("peer refused: a per-peer bound is reached")
+	if n := t.refusals[a.cause].Add(1); n&(n-1) == 0 {
+		t.log.Warn().Stringer("peer", a.peer).Str("cause", a.cause.String()).Uint64("refusals", n).
+			Msg("peer refused: a per-peer bound is reached")
+	}
 }
 
 // exec carries out the actions of a step that need no context from the

@@ -59,6 +59,7 @@ type Transport struct {
 	listenErrors   atomic.Uint64
 	dialerRestarts atomic.Uint64
 	proofChecks    atomic.Uint64
+	refusals       [numDrops]atomic.Uint64 // for logging only; the core counts
 }
 
 // New checks cfg and returns a Transport that does nothing until Serve or
