@@ -186,6 +186,11 @@ func (c Config) Verify() error {
 	case c.Transport.ForgetGrace < 0:
 		return bad("negative Transport.ForgetGrace")
 	}
+	if c.Admin != nil {
+		if err := c.Admin.Verify(); err != nil { // a non-loopback address, say, before anything starts
+			return fmt.Errorf("%w: Admin: %w", ErrBadConfig, err)
+		}
+	}
 	for i, r := range c.Register {
 		if r == nil {
 			return bad("Register[%d] is nil", i)

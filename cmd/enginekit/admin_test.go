@@ -2,11 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/enginekit/enginekit/admin"
+	"github.com/enginekit/enginekit/examples/echo"
+	"github.com/enginekit/enginekit/genserver"
+	"github.com/enginekit/enginekit/node"
 )
 
 // httpGet fetches url and returns the status code and body, leaving no
@@ -99,4 +106,16 @@ func TestAdminFlags(t *testing.T) {
 		t.Errorf("--admin 0.0.0.0:0: exit %d, %q (want a pointer to --admin-public)", code, errOut)
 	}
 	oneLine(t, errOut)
+}
+
+// A node whose admin address is refused fails Start before anything runs.
+func TestAdminNodeConfigRefused(t *testing.T) {
+	var incarnations atomic.Int32
+	_, err := node.Start(context.Background(), node.Config{
+		Admin:   &admin.Config{Addr: "0.0.0.0:0"},
+		Engines: []node.Engine{{Name: "echo", Factory: func() genserver.Server { incarnations.Add(1); return echo.New() }}},
+	})
+	if !errors.Is(err, node.ErrBadConfig) || !errors.Is(err, admin.ErrNotLoopback) || incarnations.Load() != 0 {
+		t.Fatalf("node with admin on 0.0.0.0: %v, %d incarnations", err, incarnations.Load())
+	}
 }
