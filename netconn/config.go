@@ -60,8 +60,11 @@ type Config struct {
 
 	// MaxFrameSize is the longest frame we accept, announced to the peer in
 	// the hello; it also bounds the largest envelope either way. Default
-	// wire.DefaultMaxFrameSize (1 MiB); range [wire.MinFrameSize,
-	// wire.MaxFrameSizeLimit].
+	// wire.DefaultMaxFrameSize (1 MiB + 64 KiB, so a 1 MiB payload and its
+	// headers fit); range [wire.MinFrameSize, wire.MaxFrameSizeLimit]. The
+	// reader's buffer grows to the longest frame that arrives, so this also
+	// bounds the read buffer of a connection. We send frames no longer than
+	// the peer announced, whatever this says.
 	MaxFrameSize int
 
 	// MaxQueueBytes bounds the encoded envelopes waiting to be written on one

@@ -1,6 +1,7 @@
 package netconn
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strconv"
@@ -214,4 +215,17 @@ func TestCloseWith(t *testing.T) {
 	if !strings.Contains(d.err.Error(), "over limit") {
 		t.Fatal(d.err)
 	}
+}
+
+// A 1 MiB payload crosses with the default limits, in both modes.
+func TestOneMiBWithDefaults(t *testing.T) {
+	forEachAuth(t, func(t *testing.T, auth Auth) {
+		p := startPair(t, pipeType, auth, nil)
+		payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+		mustSend(t, p.cliConn, &wire.Envelope{Kind: wire.Cast, Src: p.cli.engine, Dst: p.srv.engine, Payload: payload})
+		e := recv(t, p.srv.delivered, "1 MiB cast")
+		if !bytes.Equal(e.Payload, payload) {
+			t.Fatalf("payload of %d bytes differs", len(e.Payload))
+		}
+	})
 }

@@ -39,12 +39,21 @@ const (
 	// MinFrameSize is the smallest maximum frame length a side may announce.
 	MinFrameSize = 4096
 	// DefaultMaxFrameSize is the maximum frame length used when none is
-	// configured.
-	DefaultMaxFrameSize = 1 << 20
+	// configured: 1 MiB + 64 KiB, so that a batch carrying one 1 MiB
+	// payload, with its headers, its tag and the few bytes a CBOR encoding
+	// adds around it, fits one frame (see DefaultMaxPayload).
+	DefaultMaxFrameSize = 1<<20 + 64<<10
 	// MaxFrameSizeLimit is the largest maximum frame length a side may
 	// announce.
 	MaxFrameSizeLimit = 1 << 26
 )
+
+// DefaultMaxPayload is the largest payload one frame of DefaultMaxFrameSize
+// carries in either authentication mode (spec.md, "Limits"): 1 MiB + 64 KiB
+// minus the headers and a 64-byte tag. It is also the default
+// Limits.MaxSize, so a 1 MiB value encoded by a Registry crosses with the
+// default limits.
+const DefaultMaxPayload = DefaultMaxFrameSize + 4 - FrameHeaderSize - BatchHeaderSize - 64 - RecordHeaderSize
 
 // AppendFrameHeader appends the header of a frame of type t whose body is
 // bodyLen bytes long.

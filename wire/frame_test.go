@@ -116,3 +116,17 @@ func TestFrameTypeNames(t *testing.T) {
 		t.Fatal(wire.FrameBatch.String(), wire.FrameType(77).String())
 	}
 }
+
+func TestDefaultMaxPayloadFitsOneMiB(t *testing.T) {
+	// A 1 MiB value, plus the CBOR a Registry puts around it, crosses with
+	// the default limits in either mode.
+	for _, mode := range []wire.AuthMode{wire.AuthSignatures, wire.AuthMACs} {
+		limit := wire.DefaultMaxFrameSize + 4 - wire.BatchOverhead(mode) - wire.RecordHeaderSize
+		if wire.DefaultMaxPayload > limit || wire.DefaultMaxPayload < 1<<20+1024 {
+			t.Errorf("%v: DefaultMaxPayload %d, frame limit %d", mode, wire.DefaultMaxPayload, limit)
+		}
+	}
+	if got := wire.DefaultLimits().MaxSize; got != wire.DefaultMaxPayload {
+		t.Errorf("DefaultLimits().MaxSize = %d, want %d", got, wire.DefaultMaxPayload)
+	}
+}

@@ -21,7 +21,9 @@ import (
 // array of small integers decoded into []any takes about 16 bytes per input
 // byte), so MaxSize bounds memory only up to that factor.
 type Limits struct {
-	// MaxSize is the largest payload, in bytes. Default 1 MiB.
+	// MaxSize is the largest payload, in bytes. Default DefaultMaxPayload
+	// (1 MiB + 64 KiB − 163: what one default frame carries, so a 1 MiB
+	// value plus its encoding fits).
 	MaxSize int
 	// MaxNestedLevels bounds the nesting of arrays, maps and tags in the
 	// value: default 16, range [4, 65535].
@@ -36,7 +38,7 @@ type Limits struct {
 
 // DefaultLimits returns the limits used for zero fields of Limits.
 func DefaultLimits() Limits {
-	return Limits{MaxSize: 1 << 20, MaxNestedLevels: 16, MaxArrayElements: 1 << 16, MaxMapPairs: 1 << 16}
+	return Limits{MaxSize: DefaultMaxPayload, MaxNestedLevels: 16, MaxArrayElements: 1 << 16, MaxMapPairs: 1 << 16}
 }
 
 func (l Limits) withDefaults() Limits {
