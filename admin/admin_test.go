@@ -545,3 +545,25 @@ func TestRestartsShow(t *testing.T) {
 		t.Errorf("tree after the restart: %+v", trees.Trees[0])
 	}
 }
+
+// Names are any bytes; a scrape still succeeds, with them made valid UTF-8.
+func TestMetricsOddNames(t *testing.T) {
+	ctx := context.Background()
+	sys := genserver.NewSystem(genserver.Config{Name: "odd"})
+	defer sys.Stop(ctx)
+	for _, name := range []string{"bad\xffname", "bad\xfename", `quote"and\back`} {
+		if _, err := sys.Spawn(func() genserver.Server { return &counter{} }, genserver.WithName(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := admin.New(admin.Config{Addr: "127.0.0.1:0", Source: admin.Source{System: sys}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	code, body, _ := get(t, srv.URL()+"/metrics")
+	if code != 200 || !strings.Contains(body, "enginekit_process_mailbox_messages{process=\"bad\uFFFDname\"} 0") ||
+		!strings.Contains(body, `enginekit_process_mailbox_messages{process="quote\"and\\back"} 0`) {
+		t.Errorf("/metrics = %d:\n%s", code, body)
+	}
+}

@@ -104,12 +104,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect sends the current values.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
-	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) { send(ch, d, prometheus.GaugeValue, v, labels...) }
+	counter := func(d *prometheus.Desc, v float64, labels ...string) { send(ch, d, prometheus.CounterValue, v, labels...) }
 	if sys := c.src.System; sys != nil {
 		byStatus := map[string]int{}
 		for _, s := range processStatuses {
@@ -131,7 +127,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			// A supervisor's child is known by its path ("engines/echo"),
 			// which says more than an engine's registered name (its
 			// address); other named processes by their name.
-			label := cmp.Or(children[pi.PID], pi.Name)
+			label := strings.ToValidUTF8(cmp.Or(children[pi.PID], pi.Name), "\uFFFD")
 			if label != "" && !seen[label] {
 				seen[label] = true
 				names = append(names, named{label, pi.MailboxLen, pi.Handled})
@@ -157,7 +153,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.src.Supervisors {
 		if s != nil {
 			t := s.Tree()
-			c.collectTree(ch, t, uniqueName(seen, t.Name))
+			c.collectTree(ch, t, uniqueName(seen, strings.ToValidUTF8(t.Name, "\uFFFD")))
 		}
 	}
 	if tr := c.src.Transport; tr != nil {
@@ -212,6 +208,21 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// send sends one sample. Label values come from names a program chose
+// (process and supervisor names), which may be any bytes: they are made
+// valid UTF-8 first, as Prometheus requires, so that no name can make a
+// scrape fail (or, with the Must constructors, panic the scraper).
+func send(ch chan<- prometheus.Metric, d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
+	for i, l := range labels {
+		labels[i] = strings.ToValidUTF8(l, "\uFFFD")
+	}
+	m, err := prometheus.NewConstMetric(d, t, v, labels...)
+	if err != nil {
+		m = prometheus.NewInvalidMetric(d, err) // reported by the registry, not a panic
+	}
+	ch <- m
+}
+
 // uniqueName keeps two root supervisors of one name from making duplicate
 // series (which would fail the whole scrape): the second is "name#2".
 func uniqueName(seen map[string]int, name string) string {
@@ -235,11 +246,11 @@ func (c *Collector) collectTree(ch chan<- prometheus.Metric, t supervisor.Tree, 
 			stopped++
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(descSupRestarts, prometheus.CounterValue, float64(restarts), name)
-	ch <- prometheus.MustNewConstMetric(descSupInPeriod, prometheus.GaugeValue, float64(t.RestartsInPeriod), name)
-	ch <- prometheus.MustNewConstMetric(descSupMax, prometheus.GaugeValue, float64(t.MaxRestarts), name)
-	ch <- prometheus.MustNewConstMetric(descSupChildren, prometheus.GaugeValue, float64(running), name, "running")
-	ch <- prometheus.MustNewConstMetric(descSupChildren, prometheus.GaugeValue, float64(stopped), name, "stopped")
+	send(ch, descSupRestarts, prometheus.CounterValue, float64(restarts), name)
+	send(ch, descSupInPeriod, prometheus.GaugeValue, float64(t.RestartsInPeriod), name)
+	send(ch, descSupMax, prometheus.GaugeValue, float64(t.MaxRestarts), name)
+	send(ch, descSupChildren, prometheus.GaugeValue, float64(running), name, "running")
+	send(ch, descSupChildren, prometheus.GaugeValue, float64(stopped), name, "stopped")
 	for _, child := range t.Children {
 		if child.Sub != nil {
 			c.collectTree(ch, *child.Sub, name+"/"+child.ID)
