@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,8 +95,10 @@ func (c *tally) HandleCast(_ *genserver.Process, msg any) {
 	}
 }
 
+// FormatStatus returns a copy: the observer formats it outside the process,
+// while the process goes on changing its own map.
 func (c *tally) FormatStatus() any {
-	return map[string]any{"casts": c.casts, "last": c.last, "by_text": c.byText}
+	return map[string]any{"casts": c.casts, "last": c.last, "by_text": maps.Clone(c.byText)}
 }
 
 // watched is a node under load with an admin server, connected to a peer
