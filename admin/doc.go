@@ -26,6 +26,15 @@
 // registers NewCollector(source, 0) there instead and gets the same
 // enginekit_* series (listed on Collector).
 //
+// # Reported state
+//
+// /api/process/{pid} shows what genserver.System.GetState returns: the
+// server's FormatStatus (genserver.StatusReporter), else its fields. The
+// admin server formats that value (as JSON when it can) on its own
+// goroutine, after the process has moved on, so a FormatStatus must return
+// a value the process will not change afterwards: a copy, not its own maps
+// or slices.
+//
 // # Cost
 //
 // Nothing here touches the message paths: every scrape or page refresh takes
