@@ -53,7 +53,7 @@ func (in *Incoming) StartCancelable(c Call, reply func(v any, err error)) (cance
 	in.wg.Add(1)
 	go func() {
 		defer in.wg.Done()
-		v, err := in.sys.CallAs(ctx, c.Proxy, c.From, c.Dest, c.Req)
+		v, err := in.sys.Relay().CallAs(ctx, c.Proxy, c.From, c.Dest, c.Req)
 		stop()
 		reply(v, err)
 	}()

@@ -195,11 +195,11 @@ func (t *Transport) onMessage(r *route, env *wire.Envelope) {
 		case actDeliver:
 			switch env.Kind {
 			case wire.Cast:
-				_ = t.sys.CastFrom(a.pid, a.dst, v)
+				_ = t.sys.Relay().CastFrom(a.pid, a.dst, v)
 			case wire.Info:
-				_ = t.sys.SendFrom(a.pid, a.dst, v)
+				_ = t.sys.Relay().SendFrom(a.pid, a.dst, v)
 			case wire.Event:
-				_ = t.sys.SendFrom(a.pid, a.dst, *ev)
+				_ = t.sys.Relay().SendFrom(a.pid, a.dst, *ev)
 			}
 			t.delivered.Add(1)
 		case actStartCall:
@@ -242,7 +242,11 @@ func (t *Transport) callDone(id uint64, v any, err error) {
 	}
 	a := &acts[0]
 	r := a.handle.(*route)
-	payload, err := t.encodeReply(v, err)
+	payload, merr := t.encodeReply(v, err)
+	if merr != nil {
+		t.count(dropUnencodable)
+		payload = t.encodeError(callbridge.EncodeError(merr))
+	}
 	env := a.env
 	env.Payload = payload
 	if serr := r.conn.Send(t.ctx, &env); serr != nil {
