@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -62,7 +64,10 @@ func New(cfg Config) (*Server, error) {
 		Handler:           s.guard(s.handler()),
 		ReadHeaderTimeout: cfg.ReadTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
-		ErrorLog:          nil,
+		IdleTimeout:       2 * time.Minute, // a closed observer tab's connections do not stay for ever
+		// No WriteTimeout: /debug/pprof/profile and trace write for as long
+		// as asked (?seconds=30 by default).
+		ErrorLog: log.New(cfg.Logger, "admin: ", 0), // not the global logger
 	}
 	go s.serve()
 	s.log.Info().Str("event", "admin").Str("addr", ln.Addr().String()).Msg("admin server listening")
