@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -28,7 +29,7 @@ func (echo) HandleCast(*genserver.Process, any) {}
 // clusterNode is a System, a transport admitting by certificate and
 // listening on loopback, and (once joined) a membership and a mesh.
 type clusterNode struct {
-	t        *testing.T
+	t        testing.TB
 	name     string
 	sys      *genserver.System
 	kh       *keyholder.Keyholder
@@ -70,7 +71,7 @@ func newClusterNode(t *testing.T, auth *cluster.Authority, name string, issued t
 
 // startClusterNode starts a node with the router and engine keys of kh
 // (a node restarted keeps its keys).
-func startClusterNode(t *testing.T, auth *cluster.Authority, name string, issued time.Time, kh *keyholder.Keyholder) *clusterNode {
+func startClusterNode(t testing.TB, auth *cluster.Authority, name string, issued time.Time, kh *keyholder.Keyholder) *clusterNode {
 	t.Helper()
 	ctx := context.Background()
 	cert, err := auth.Issue(kh.Router(), name, issued, time.Hour)
@@ -118,7 +119,9 @@ func startClusterNode(t *testing.T, auth *cluster.Authority, name string, issued
 	if err := n.tr.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(n.stop)
+	if _, ok := t.(*testing.T); ok {
+		t.Cleanup(n.stop)
+	}
 	n.echo, _, err = n.tr.SpawnEngine("echo", func() genserver.Server { return echo{name} })
 	if err != nil {
 		t.Fatal(err)
@@ -315,4 +318,92 @@ func TestThreeNodesJoinLeaveRestart(t *testing.T) {
 	nodes[2] = back
 	eventually(t, "the mesh to follow n2 to its new endpoint", fullMesh)
 	callAll()
+}
+
+// startBenchNode starts a node whose stop the benchmark calls itself.
+func startBenchNode(b *testing.B, auth *cluster.Authority, name string, kh *keyholder.Keyholder) *clusterNode {
+	return startClusterNode(b, auth, name, time.Now(), kh)
+}
+
+// BenchmarkMeshCost measures what one connection of a full mesh costs a
+// node: goroutines, heap and idle keepalive traffic (netconn's default
+// IdleTimeout of 30 s: a ping after 7.5 s of silence). It meshes nodes with
+// real transports on loopback, each pair dialled by its lower router, with
+// one engine per node. Run it with
+//
+//	go test -run '^$' -bench MeshCost -benchtime 1x ./cluster
+func BenchmarkMeshCost(b *testing.B) {
+	const window = 15 * time.Second
+	for _, n := range []int{4, 8, 16} {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			for range b.N {
+				auth, err := cluster.NewAuthority(nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var nodes []*clusterNode
+				var stops []func()
+				for i := range n {
+					kh, _ := keyholder.New(keyholder.Config{})
+					node := startBenchNode(b, auth, fmt.Sprintf("n%d", i), kh)
+					nodes = append(nodes, node)
+					stops = append(stops, func() { node.stop(); kh.Close() })
+				}
+				runtime.GC()
+				var before runtime.MemStats
+				runtime.ReadMemStats(&before)
+				g0 := runtime.NumGoroutine()
+				ctx := context.Background()
+				for _, a := range nodes {
+					for _, c := range nodes {
+						if cluster.Dials(a.kh.Router(), c.kh.Router()) {
+							if err := a.tr.Connect(ctx, c.endpoint, c.kh.Router()); err != nil {
+								b.Fatal(err)
+							}
+						}
+					}
+				}
+				deadline := time.After(60 * time.Second)
+				tick := time.NewTicker(10 * time.Millisecond)
+			wait:
+				for {
+					all := true
+					for _, x := range nodes {
+						all = all && x.syncedWith(nodes...)
+					}
+					if all {
+						break wait
+					}
+					select {
+					case <-deadline:
+						b.Fatal("no full mesh")
+					case <-tick.C:
+					}
+				}
+				tick.Stop()
+				runtime.GC()
+				var after runtime.MemStats
+				runtime.ReadMemStats(&after)
+				ends := float64(n * (n - 1))
+				b.ReportMetric(float64(runtime.NumGoroutine()-g0)/ends, "goroutines/conn-end")
+				b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/ends, "heapB/conn-end")
+
+				sum := func() (out uint64) {
+					for _, x := range nodes {
+						for _, c := range x.tr.Connections() {
+							out += c.Stats.BytesOut
+						}
+					}
+					return out
+				}
+				s0 := sum()
+				<-time.After(window)
+				b.ReportMetric(float64(sum()-s0)/window.Seconds()/ends, "idleB/s/conn-end")
+				for _, s := range stops {
+					s()
+				}
+				auth.Close()
+			}
+		})
+	}
 }
