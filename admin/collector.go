@@ -104,8 +104,12 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect sends the current values.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) { send(ch, d, prometheus.GaugeValue, v, labels...) }
-	counter := func(d *prometheus.Desc, v float64, labels ...string) { send(ch, d, prometheus.CounterValue, v, labels...) }
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		send(ch, d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		send(ch, d, prometheus.CounterValue, v, labels...)
+	}
 	if sys := c.src.System; sys != nil {
 		byStatus := map[string]int{}
 		for _, s := range processStatuses {
