@@ -38,6 +38,8 @@ import (
 //	run                        tick 0: deliver everything due now
 //	call n e c [from e2]       node n calls engine e (through its proxy); the call is named c
 //	reply c                    the callee of incoming call c answers
+//	export c                   the callee of call c exports its From (ExportFrom)
+//	answer m c                 node m answers call c's exported From (Transport.Reply)
 //	cast n e [from e2]         node n casts to engine e
 //	forge a b src e dst e2     a sends b a cast claiming to come from engine e
 //	learnbad a b e             a sends b a learn for e whose proof does not verify
@@ -125,6 +127,8 @@ type simCall struct {
 	callee   *simNode
 	inID     uint64
 	calleeAt keyholder.Address
+	token    uint64 // exported From
+	answer   string // refused: Reply returned false at once
 }
 
 type simLink struct {
@@ -317,6 +321,28 @@ func (n *simNet) do(f []string) {
 		}
 		delete(c.callee.serving, c.inID)
 		n.exec(c.callee, c.callee.core.callDone(nil, c.inID))
+	case "export":
+		// The callee's handler exports the From of call c (ExportFrom).
+		need(1)
+		c := n.calls[args[0]]
+		if c == nil || c.callee == nil {
+			n.fail("call %q is not in service anywhere", args[0])
+		}
+		c.token = uint64(len(n.calls))<<8 | 1
+		c.callee.core.exportFrom(c.token, genserver.From{}, n.now+10_000)
+	case "answer":
+		// Node m answers the exported From of call c (Transport.Reply): an
+		// answer envelope to the node holding the call.
+		need(2)
+		m, c := n.node(args[0]), n.calls[args[1]]
+		if c == nil || c.token == 0 {
+			n.fail("call %q was not exported", args[1])
+		}
+		if _, ok := m.core.routeTo(c.callee.router); !ok {
+			c.answer = "refused"
+			return
+		}
+		n.send(simMsg{conn: n.connBetween(m, c.callee), from: m.name, kind: wire.Answer, src: m.router, dst: c.callee.router, ref: c.token})
 	case "cast":
 		need(2)
 		nd := n.node(args[0])
@@ -472,6 +498,20 @@ func (n *simNet) receive(m simMsg) {
 		n.exec(to, c.forget(nil, m.conn, m.engines[0], m.reason))
 	case wire.Synced:
 		n.exec(to, c.synced(nil, m.conn))
+	case wire.Answer:
+		if m.src != peer {
+			c.drop(dropNotRouter)
+			return
+		}
+		// The answer resolves the dummy caller's call, which then replies.
+		if acts := c.answer(nil, m.conn, m.ref); len(acts) == 1 {
+			for _, call := range n.calls {
+				if call.callee == to && call.token == m.ref {
+					delete(to.serving, call.inID)
+					n.exec(to, c.callDone(nil, call.inID))
+				}
+			}
+		}
 	case wire.Reply:
 		acts := c.reply(nil, m.conn, m.src, m.ref)
 		for _, call := range n.calls {
@@ -599,6 +639,7 @@ func errName(err error) string {
 //	expect n serving K          n has K incoming calls in service
 //	expect n cancelled K        n cancelled K dummy callers
 //	expect call c STATE...      call c is pending, resolved, or failed <error>
+//	expect call c answer refused  node m's answer to c could not leave (no route to the holder)
 func (n *simNet) expect(a []string) {
 	if len(a) < 2 {
 		n.fail("expect what?")
@@ -617,6 +658,12 @@ func (n *simNet) expect(a []string) {
 		c := n.calls[a[1]]
 		if c == nil {
 			n.fail("no call %q", a[1])
+		}
+		if len(a) > 2 && a[2] == "answer" {
+			if want := strings.Join(a[3:], " "); c.answer != want {
+				n.fail("answer to %s is %q, want %q", a[1], c.answer, want)
+			}
+			return
 		}
 		if want := strings.Join(a[2:], " "); c.state != want {
 			n.fail("call %s is %q, want %q", a[1], c.state, want)
