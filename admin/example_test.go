@@ -7,6 +7,7 @@ import (
 
 	"github.com/enginekit/enginekit/admin"
 	"github.com/enginekit/enginekit/genserver"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // An admin server on a loopback port the system picks, read with a Client
@@ -43,4 +44,28 @@ func Example() {
 	//   "count": 42
 	// }
 	// true
+}
+
+// A program with its own Prometheus registry registers the node's series
+// there instead of running the admin server.
+func ExampleNewCollector() {
+	ctx := context.Background()
+	sys := genserver.NewSystem(genserver.Config{Name: "embedded"})
+	defer sys.Stop(ctx)
+	_, _ = sys.Spawn(func() genserver.Server { return &counter{} }, genserver.WithName("counter"))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(admin.NewCollector(admin.Source{System: sys}, 0))
+	families, err := reg.Gather()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, f := range families {
+		if f.GetName() == "enginekit_process_mailbox_messages" {
+			m := f.GetMetric()[0]
+			fmt.Println(f.GetName(), m.GetLabel()[0].GetValue(), m.GetGauge().GetValue())
+		}
+	}
+	// Output: enginekit_process_mailbox_messages counter 0
 }
