@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,10 @@ import (
 
 	"github.com/enginekit/enginekit/admin"
 	"github.com/enginekit/enginekit/genserver"
+	"github.com/enginekit/enginekit/internal/nodetest"
+	"github.com/enginekit/enginekit/keyholder"
+	"github.com/enginekit/enginekit/netconn"
+	"github.com/enginekit/enginekit/supervisor"
 )
 
 type benchEcho struct{}
@@ -34,7 +39,8 @@ func (s *benchSink) HandleCast(*genserver.Process, any) {
 }
 
 // BenchmarkIntrospection is genserver's call and cast benchmarks (one
-// caller, a 128-byte payload) in a System of 1,000 named processes, while
+// caller, a 128-byte payload) in a System of 1,000 named processes, and the
+// same across a loopback TCP connection to another node (MACs), while
 // the admin server of that System is scraped: not at all (quiet), every
 // second (an observer page open, or Prometheus at 15 times its usual
 // rate), every 10 ms, and in a tight loop (worst case: the scraper takes a
@@ -47,7 +53,7 @@ func BenchmarkIntrospection(b *testing.B) {
 		name  string
 		every time.Duration // 0: never; <0: back to back
 	}{{"quiet", 0}, {"scrape-1s", time.Second}, {"scrape-10ms", 10 * time.Millisecond}, {"scrape-loop", -1}} {
-		for _, op := range []string{"call", "cast"} {
+		for _, op := range []string{"call", "cast", "remote-call", "remote-cast"} {
 			b.Run(op+"/"+scrape.name, func(b *testing.B) {
 				benchIntrospection(b, op, scrape.every)
 			})
@@ -57,14 +63,30 @@ func BenchmarkIntrospection(b *testing.B) {
 
 func benchIntrospection(b *testing.B, op string, every time.Duration) {
 	ctx := context.Background()
-	sys := genserver.NewSystem(genserver.Config{Name: "bench"})
-	defer sys.Stop(ctx)
+	var sys *genserver.System
+	src := admin.Source{}
+	var remote keyholder.Address
+	sink := &benchSink{left: b.N, done: make(chan struct{})}
+	if strings.HasPrefix(op, "remote-") {
+		a, c := nodetest.New(b, "a", netconn.MACs), nodetest.New(b, "b", netconn.MACs)
+		var err error
+		if remote, _, err = c.Tr.SpawnEngine("sink", func() genserver.Server { return sink }); err != nil {
+			b.Fatal(err)
+		}
+		nodetest.Connect(b, a, c, "tcp")
+		a.WaitLearn(b, remote)
+		sys, src.Transport, src.Supervisors = a.Sys, a.Tr, []*supervisor.Supervisor{a.Node.Supervisor()}
+	} else {
+		sys = genserver.NewSystem(genserver.Config{Name: "bench"})
+		defer sys.Stop(ctx)
+	}
+	src.System = sys
 	for i := range 1000 {
 		if _, err := sys.Spawn(func() genserver.Server { return benchEcho{} }, genserver.WithName(fmt.Sprintf("p%d", i))); err != nil {
 			b.Fatal(err)
 		}
 	}
-	srv, err := admin.New(admin.Config{Addr: "127.0.0.1:0", Source: admin.Source{System: sys}})
+	srv, err := admin.New(admin.Config{Addr: "127.0.0.1:0", Source: src})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -122,16 +144,28 @@ func benchIntrospection(b *testing.B, op string, every time.Duration) {
 				b.Fatal(err)
 			}
 		}
-	case "cast":
-		s := &benchSink{left: b.N, done: make(chan struct{})}
-		pid, _ := sys.Spawn(func() genserver.Server { return s }, genserver.WithName("sink"))
+	case "remote-call":
+		payload := make([]byte, 128)
 		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if err := sys.Cast(pid, req); err != nil {
+		for b.Loop() {
+			if _, err := sys.Call(ctx, genserver.Name(remote.String()), payload); err != nil {
 				b.Fatal(err)
 			}
 		}
-		<-s.done
+	case "cast", "remote-cast":
+		var to genserver.Dest = genserver.Name(remote.String())
+		var msg any = make([]byte, 128) // what the wire can carry
+		if op == "cast" {
+			to, _ = sys.Spawn(func() genserver.Server { return sink }, genserver.WithName("sink"))
+			msg = req
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := sys.Cast(to, msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		<-sink.done
 	}
 	b.StopTimer()
 	close(stop)
