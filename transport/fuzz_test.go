@@ -7,12 +7,13 @@ import (
 )
 
 // FuzzControlPayloads feeds peer-controlled bytes to every decoder of the
-// transport's own payloads (learn, forget, reply, event). None may panic;
+// transport's own payloads (learn, learns, forget, reply, event). None may panic;
 // whatever decodes must encode again and decode to the same thing.
 func FuzzControlPayloads(f *testing.F) {
 	for _, v := range []any{
 		learnMsg{Engine: [32]byte{1}, Proof: make([]byte, 64), Name: "vault", Filter: []byte{0x81, 0x01}},
 		forgetMsg{Engine: [32]byte{2}},
+		forgetMsg{Engine: [32]byte{2}, Reason: &callbridge.WireError{Code: callbridge.CodeExited, Message: "boom"}},
 		replyMsg{Value: []byte{0x82, 0x63, 'i', 'n', 't', 0x01}},
 		replyMsg{Err: &callbridge.WireError{Code: callbridge.CodeExited, Message: "boom"}},
 		eventMsg{Topic: "orders.created", Attrs: []string{"region", "eu"}, Payload: []byte{0xf6}, Dropped: 3},
@@ -23,6 +24,12 @@ func FuzzControlPayloads(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	one, err := ctlEnc.Marshal(learnMsg{Engine: [32]byte{1}, Proof: make([]byte, 64)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(appendLearns(nil, [][]byte{one, one}))
+	f.Add([]byte{0x99, 0xff, 0xff}) // a learns array claiming 65535 elements
 	f.Add([]byte{})
 	f.Add([]byte{0xbf, 0xff})                   // indefinite-length map
 	f.Add([]byte{0xa1, 0x01, 0x5a, 0xff, 0xff}) // byte string claiming 4 GiB
@@ -31,8 +38,18 @@ func FuzzControlPayloads(f *testing.F) {
 		if decodeControl(b, &l) == nil {
 			roundTrip(t, l, func(v *learnMsg) error { return decodeControl(mustEncode(t, l), v) })
 		}
+		if ls, err := decodeLearns(b); err == nil {
+			if len(ls) > maxLearnsPerEnvelope {
+				t.Fatalf("%d learns decoded, limit %d", len(ls), maxLearnsPerEnvelope)
+			}
+			for _, l := range ls {
+				roundTrip(t, l, func(v *learnMsg) error { return decodeControl(mustEncode(t, l), v) })
+			}
+		}
 		var fm forgetMsg
-		_ = decodeControl(b, &fm)
+		if decodeControl(b, &fm) == nil {
+			_ = decodeReason(fm.Reason)
+		}
 		var r replyMsg
 		if decodeControl(b, &r) == nil {
 			_ = r.Err.Err() // any code, known or not, gives an error value
