@@ -336,6 +336,20 @@ func (c *core) proxyStarted(acts []action, engine keyholder.Address, pid genserv
 	return acts, false
 }
 
+// proxyDied: engine's proxy pid ended without the core asking (killed).
+// The engine is forgotten on every route: a new learn starts afresh.
+func (c *core) proxyDied(acts []action, engine keyholder.Address, pid genserver.PID) []action {
+	px := c.proxies[engine]
+	if px == nil || !px.started || px.pid != pid {
+		return acts // stopped by us, or an older incarnation
+	}
+	for _, r := range px.routes {
+		delete(r.learned, engine)
+		c.unroute(engine, r, c.peers[r.peer])
+	}
+	return c.removeProxy(acts, engine, px, nil)
+}
+
 // forget: the router of connection id says engine is gone. reason is the
 // engine's exit reason, carried to monitors (or nil).
 func (c *core) forget(acts []action, id connID, engine keyholder.Address, reason error) []action {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enginekit/enginekit/events"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
@@ -588,5 +589,56 @@ func TestReconnectReusesProofs(t *testing.T) {
 	}
 	if got := len(a.tr.Learned()[b.kh.Router()]); got != 40 {
 		t.Fatalf("learned %d", got)
+	}
+}
+
+// A local process linked to a proxy that dies does not take the proxy
+// down; a proxy killed from outside is forgotten, not left half there, and
+// the next learn of its engine makes a new one.
+func TestProxyLinksAndKills(t *testing.T) {
+	forgot := make(chan keyholder.Address, 4)
+	a := newTNode(t, "a", func(c *transport.Config) { c.OnForget = func(e keyholder.Address) { forgot <- e } })
+	b := newTNode(t, "b")
+	e, _, err := b.tr.SpawnEngine("srv", func() genserver.Server { return server{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.connect(t, b, b.listen(t))
+	a.waitSynced(t, b)
+	px, _ := a.sys.Whereis(e.String())
+	w := &watcherSrv{dest: px, downs: make(chan genserver.Down, 1), exits: make(chan genserver.Exit, 1), link: px}
+	wpid, err := a.sys.Spawn(func() genserver.Server { return w })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.sys.StopProcess(ctxT(t), wpid, errors.New("linked process crashes")); err != nil {
+		t.Fatal(err)
+	}
+	dest := genserver.Name(e.String())
+	if _, err := a.sys.Call(ctxT(t), dest, Ping{"still there"}); err != nil {
+		t.Fatalf("the proxy died with a linked process: %v", err)
+	}
+	if err := a.sys.Kill(px); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-forgot; got != e {
+		t.Fatalf("forgot %v", got)
+	}
+	if got := len(a.tr.Learned()[b.kh.Router()]); got != 0 {
+		t.Fatalf("still %d learned after the proxy was killed", got)
+	}
+	for len(a.learn) > 0 {
+		<-a.learn
+	}
+	if err := b.tr.SetSubscription(e, events.Filter{}); err != nil { // a new learn
+		t.Fatal(err)
+	}
+	for {
+		if got := <-a.learn; got == e {
+			break
+		}
+	}
+	if _, err := a.sys.Call(ctxT(t), dest, Ping{"again"}); err != nil {
+		t.Fatalf("after a new learn: %v", err)
 	}
 }

@@ -28,6 +28,13 @@ type proxySub struct {
 	filter events.Filter
 }
 
+// Init makes the proxy trap exits: a local process linked to it that dies
+// must not take it down (the exit does not travel to the foreign engine).
+func (px *proxy) Init(p *genserver.Process) error {
+	p.TrapExits(true)
+	return nil
+}
+
 func isTooLarge(err error) bool { return errors.Is(err, netconn.ErrTooLarge) }
 
 // HandleCall sends the call and returns at once: the reply answers From
@@ -68,11 +75,15 @@ func (px *proxy) HandleCall(_ *genserver.Process, from genserver.From, req any) 
 func (px *proxy) HandleCast(p *genserver.Process, msg any) { px.forward(p, wire.Cast, msg) }
 
 func (px *proxy) HandleInfo(p *genserver.Process, msg any) {
-	if d, ok := msg.(events.Delivery); ok {
-		px.forwardEvent(p, d)
-		return
+	switch m := msg.(type) {
+	case events.Delivery:
+		px.forwardEvent(p, m)
+	case genserver.Exit:
+		// A linked local process exited; links do not cross the wire in
+		// that direction.
+	default:
+		px.forward(p, wire.Info, msg)
 	}
-	px.forward(p, wire.Info, msg)
 }
 
 // forward sends a cast or info message to the foreign engine. Like a cast

@@ -301,7 +301,19 @@ func (t *Transport) proxyStarted(engine keyholder.Address, pid genserver.PID, er
 	t.mu.Unlock()
 	if orphan {
 		t.stopProxy(engine, pid, true, nil)
+	} else if err == nil {
+		_ = t.sys.Cast(t.watcher, watchProxy{engine, pid})
 	}
+	t.exec(acts)
+}
+
+// proxyDied: a proxy's process ended. When the core still counts on it
+// (it was killed, not stopped by us), the engine is forgotten, so that a
+// new learn makes a new proxy.
+func (t *Transport) proxyDied(engine keyholder.Address, pid genserver.PID) {
+	t.mu.Lock()
+	acts := t.core.proxyDied(nil, engine, pid)
+	t.mu.Unlock()
 	t.exec(acts)
 }
 
