@@ -17,6 +17,29 @@ import (
 // The physical limits: what the machine does with no framework in the way,
 // measured the way the figures they bound are measured.
 
+// limitWorkloads returns the limit rows of the bench table.
+func limitWorkloads() []workload {
+	ws := []workload{
+		{name: "limit.chan_rtt_us", unit: "us", run: plain(chanRTT)},
+		{name: "limit.chan_stream_msgs_per_s", unit: "msg/s", better: higherIsBetter, run: plain(chanStream)},
+		{name: "limit.skynet_goroutines_ms", unit: "ms", run: plain(goSkynet)},
+		{name: "limit.tcp_rtt_us", unit: "us", run: plain(netRTT("tcp"))},
+		{name: "limit.tcp_stream_msgs_per_s", unit: "msg/s", better: higherIsBetter, run: plain(netStream("tcp"))},
+		{name: "limit.tls_rtt_us", unit: "us", run: plain(tlsRTT(nil))},
+		{name: "limit.tls_rtt_signed_us", unit: "us", run: plain(tlsRTT(newSignedMsgs))},
+		{name: "limit.tls_rtt_maced_us", unit: "us", run: plain(tlsRTT(newMACedMsgs))},
+		{name: "limit.tls_stream_msgs_per_s", unit: "msg/s", better: higherIsBetter, run: plain(tlsStreamRate)},
+	}
+	for _, size := range payloadSizes {
+		ws = append(ws, workload{name: "limit.tls_stream_" + sizeName(size) + "_mb_per_s", unit: "MB/s", better: higherIsBetter, run: plain(tlsStreamMBps(size))})
+	}
+	return append(ws,
+		workload{name: "limit.ed25519_sign_us", unit: "us", run: plain(ed25519Sign)},
+		workload{name: "limit.ed25519_verify_us", unit: "us", run: plain(ed25519Verify)},
+		workload{name: "limit.hmac_sha256_128b_us", unit: "us", run: plain(hmac128)},
+	)
+}
+
 const (
 	limitPayload = 128
 	chanCapacity = 1024
@@ -68,10 +91,17 @@ func chanStream(ctx context.Context, o benchOpts) (float64, error) {
 }
 
 // connPair is a connected pair of loopback sockets, TCP on 127.0.0.1 or a
-// Unix socket in a temporary directory.
+// Unix socket in a temporary directory (or TLS over TCP: newTLSPair).
 type connPair struct {
 	client, server net.Conn
 	cleanup        func()
+}
+
+// close closes both ends and removes what the pair made.
+func (cp *connPair) close() {
+	cp.client.Close()
+	cp.server.Close()
+	cp.cleanup()
 }
 
 func newConnPair(network string) (*connPair, error) {
@@ -133,7 +163,7 @@ func netRTT(network string) func(context.Context, benchOpts) (float64, error) {
 		if err != nil {
 			return 0, err
 		}
-		defer cp.cleanup()
+		defer cp.close()
 		done := make(chan struct{})
 		go func() { // echo until the client hangs up
 			defer close(done)
@@ -165,63 +195,73 @@ func netRTT(network string) func(context.Context, benchOpts) (float64, error) {
 	}
 }
 
-// netStream sends n framed 128-byte messages one way over a loopback
-// connection, through a bufio.Writer, to a reader that parses each frame
-// (4-byte big-endian length, then the payload) from a bufio.Reader; the
-// clock stops when the reader has parsed all n.
+// netStream is the stream of framed 128-byte messages over a loopback
+// connection.
 func netStream(network string) func(context.Context, benchOpts) (float64, error) {
 	return func(ctx context.Context, o benchOpts) (float64, error) {
 		cp, err := newConnPair(network)
 		if err != nil {
 			return 0, err
 		}
-		defer cp.cleanup()
-		want := make(chan int)
-		got := make(chan error, 1)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			// Closing on a read error makes the writer fail instead of
-			// blocking on a full socket buffer.
-			defer cp.server.Close()
-			br := bufio.NewReaderSize(cp.server, bufioSize)
-			for n := range want {
-				err := readFrames(br, n)
-				got <- err
-				if err != nil {
-					return
-				}
-			}
-		}()
-		defer func() { close(want); cp.client.Close(); <-done }()
-
-		bw := bufio.NewWriterSize(cp.client, bufioSize)
-		var hdr [4]byte
-		binary.BigEndian.PutUint32(hdr[:], limitPayload)
-		payload := make([]byte, limitPayload)
-		return o.rate(ctx, math.MaxInt, func(n int) (time.Duration, error) {
-			start := time.Now()
-			want <- n
-			for range n {
-				bw.Write(hdr[:])
-				bw.Write(payload)
-			}
-			if err := bw.Flush(); err != nil {
-				return 0, err
-			}
-			if err := <-got; err != nil {
-				return 0, err
-			}
-			return time.Since(start), nil
-		})
+		defer cp.close()
+		return streamRate(ctx, o, cp, limitPayload)
 	}
+}
+
+// streamRate sends n framed messages of size bytes one way over cp,
+// through a bufio.Writer (bigger messages go straight to the connection),
+// to a reader that parses each frame (4-byte big-endian length, then the
+// payload) from a bufio.Reader; the clock stops when the reader has parsed
+// all n. It returns messages per second.
+func streamRate(ctx context.Context, o benchOpts, cp *connPair, size int) (float64, error) {
+	want := make(chan int)
+	got := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Closing on a read error makes the writer fail instead of
+		// blocking on a full socket buffer.
+		defer cp.server.Close()
+		br := bufio.NewReaderSize(cp.server, bufioSize)
+		buf := make([]byte, size)
+		for n := range want {
+			err := readFrames(br, buf, n)
+			got <- err
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { close(want); cp.client.Close(); <-done }()
+
+	bw := bufio.NewWriterSize(cp.client, bufioSize)
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(size))
+	payload := make([]byte, size)
+	// Bound a round's bytes, so that the loop sizing cannot run away on
+	// big messages.
+	maxN := max(1, (256<<20)/size)
+	return o.rate(ctx, maxN, func(n int) (time.Duration, error) {
+		start := time.Now()
+		want <- n
+		for range n {
+			bw.Write(hdr[:])
+			bw.Write(payload)
+		}
+		if err := bw.Flush(); err != nil {
+			return 0, err
+		}
+		if err := <-got; err != nil {
+			return 0, err
+		}
+		return time.Since(start), nil
+	})
 }
 
 var errFrameTooLong = errors.New("frame longer than the buffer")
 
-func readFrames(br *bufio.Reader, n int) error {
+func readFrames(br *bufio.Reader, buf []byte, n int) error {
 	var hdr [4]byte
-	buf := make([]byte, limitPayload)
 	for range n {
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			return err

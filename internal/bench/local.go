@@ -155,3 +155,104 @@ func memInUse() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse + m.StackInuse
 }
+
+// skynet (github.com/atemerev/skynet): a tree of o.skynet processes, 10
+// children each; every leaf sends its number to its parent, every parent
+// the sum of its children's to its own, and the root's sum ends the run.
+// Each process is spawned by its parent and stops once it has reported.
+type skyStart struct{}
+type skyResult int
+
+type skyRun struct {
+	root chan int   // the root's sum
+	errs chan error // the first failure to spawn (capacity 1)
+}
+
+type skyNode struct {
+	run       *skyRun
+	num, size int
+	parent    genserver.PID // zero for the root
+	got, sum  int
+}
+
+func (s *skyNode) HandleCall(*genserver.Process, genserver.From, any) (any, error) { return nil, nil }
+
+func (s *skyNode) HandleCast(p *genserver.Process, msg any) {
+	switch m := msg.(type) {
+	case skyStart:
+		if s.size == 1 {
+			s.report(p, s.num)
+			return
+		}
+		size := s.size / 10
+		for i := range 10 {
+			child := &skyNode{run: s.run, num: s.num + i*size, size: size, parent: p.Self()}
+			pid, err := p.System().Spawn(func() genserver.Server { return child })
+			if err == nil {
+				err = p.Cast(pid, skyStart{})
+			}
+			if err != nil {
+				select {
+				case s.run.errs <- err:
+				default:
+				}
+				p.Stop(nil)
+				return
+			}
+		}
+	case skyResult:
+		s.sum += int(m)
+		if s.got++; s.got == 10 {
+			s.report(p, s.sum)
+		}
+	}
+}
+
+func (s *skyNode) report(p *genserver.Process, v int) {
+	if s.parent.IsZero() {
+		s.run.root <- v
+	} else if err := p.Cast(s.parent, skyResult(v)); err != nil {
+		select {
+		case s.run.errs <- err:
+		default:
+		}
+	}
+	p.Stop(nil)
+}
+
+// localSkynet runs skynet in a fresh System per round, in milliseconds.
+func localSkynet(ctx context.Context, o benchOpts) (float64, error) {
+	return o.heavy(ctx, func() (time.Duration, error) {
+		sys := genserver.NewSystem(genserver.Config{Name: "skynet"})
+		defer stopSystem(sys)
+		run := &skyRun{root: make(chan int, 1), errs: make(chan error, 1)}
+		root := &skyNode{run: run, size: o.skynet}
+		start := time.Now()
+		pid, err := sys.Spawn(func() genserver.Server { return root })
+		if err != nil {
+			return 0, err
+		}
+		if err := sys.Cast(pid, skyStart{}); err != nil {
+			return 0, err
+		}
+		select {
+		case sum := <-run.root:
+			d := time.Since(start)
+			if want := o.skynet * (o.skynet - 1) / 2; sum != want {
+				return 0, fmt.Errorf("sum %d, want %d", sum, want)
+			}
+			return d, nil
+		case err := <-run.errs:
+			return 0, err
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	})
+}
+
+// mallocs is the number of heap objects allocated so far by the process.
+func mallocs() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.Mallocs
+}

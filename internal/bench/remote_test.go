@@ -3,42 +3,49 @@ package bench
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
-// TestRemoteWorkloads pins the cross-node rows: one per transport and
-// authentication mode and figure, each with its target (docs/design.md) and
-// compared with the limit of its own transport.
+// TestRemoteWorkloads pins the targets of issue 13 on the cross-node rows.
 func TestRemoteWorkloads(t *testing.T) {
-	want := map[string]struct {
-		target float64
-		limit  string
-	}{
-		"remote.tcp.macs.call_rtt_us":            {30, "limit.tcp_rtt_us"},
-		"remote.tcp.signatures.call_rtt_us":      {120, "limit.tcp_rtt_us"},
-		"remote.unix.macs.call_rtt_us":           {30, "limit.unix_rtt_us"},
-		"remote.unix.signatures.call_rtt_us":     {120, "limit.unix_rtt_us"},
-		"remote.tcp.macs.cast_msgs_per_s":        {1.4e6, "limit.tcp_stream_msgs_per_s"},
-		"remote.tcp.signatures.cast_msgs_per_s":  {7e5, "limit.tcp_stream_msgs_per_s"},
-		"remote.unix.macs.cast_msgs_per_s":       {1.4e6, "limit.unix_stream_msgs_per_s"},
-		"remote.unix.signatures.cast_msgs_per_s": {7e5, "limit.unix_stream_msgs_per_s"},
+	type target struct {
+		value    float64
+		targetOf string
+		p99      time.Duration
 	}
-	got := 0
-	for _, w := range benchWorkloads() {
-		if !strings.HasPrefix(w.name, "remote.") {
-			continue
-		}
-		got++
-		exp, ok := want[w.name]
+	want := map[string]target{
+		"remote.tcp.macs.call_rtt_us":                    {2, "limit.tls_rtt_us", 0},
+		"remote.tcp.signatures.call_rtt_us":              {120, "", 0},
+		"remote.tcp.macs.callers_256_calls_per_s":        {200e3, "", 10 * time.Millisecond},
+		"remote.tcp.signatures.callers_256_calls_per_s":  {100e3, "", 10 * time.Millisecond},
+		"remote.tcp.macs.callers_4096_calls_per_s":       {1, "remote.tcp.macs.callers_256_calls_per_s", 0},
+		"remote.tcp.signatures.callers_4096_calls_per_s": {1, "remote.tcp.signatures.callers_256_calls_per_s", 0},
+		"remote.tcp.macs.cast_msgs_per_s":                {4e6, "", 0},
+		"remote.tcp.signatures.cast_msgs_per_s":          {4e6, "", 0},
+		"remote.tcp.macs.payload_64kb_mb_per_s":          {0.8, "limit.tls_stream_64kb_mb_per_s", 0},
+		"remote.tcp.macs.payload_1mb_mb_per_s":           {0.8, "limit.tls_stream_1mb_mb_per_s", 0},
+		"remote.tcp.signatures.payload_64kb_mb_per_s":    {0.8, "limit.tls_stream_64kb_mb_per_s", 0},
+		"remote.tcp.signatures.payload_1mb_mb_per_s":     {0.8, "limit.tls_stream_1mb_mb_per_s", 0},
+		"remote.tcp.macs.allocs_per_call":                {10, "", 0},
+		"remote.tcp.signatures.allocs_per_call":          {10, "", 0},
+		"nodes.learn_burst_ms":                           {1000, "", 0},
+		"local.call_rtt_us":                              {1.5, "limit.chan_rtt_us", 0},
+		"local.cast_msgs_per_s":                          {0.9, "limit.chan_stream_msgs_per_s", 0},
+	}
+	for name, exp := range want {
+		w, ok := workloadNamed(name)
 		if !ok {
-			t.Errorf("unexpected figure %s", w.name)
+			t.Errorf("no figure %s", name)
 			continue
 		}
-		rate := strings.HasSuffix(w.name, "_per_s")
-		if w.target != exp.target || w.limit != exp.limit || (w.better == higherIsBetter) != rate {
-			t.Errorf("%s: target %v, limit %s, better %v; want %v, %s", w.name, w.target, w.limit, w.better, exp.target, exp.limit)
+		higher := strings.HasSuffix(name, "_per_s")
+		if w.target != exp.value || w.targetOf != exp.targetOf || w.p99Target != exp.p99 || (w.better == higherIsBetter) != higher {
+			t.Errorf("%s: target %v of %q, p99 %v, better %v; want %v of %q, p99 %v", name, w.target, w.targetOf, w.p99Target, w.better, exp.value, exp.targetOf, exp.p99)
 		}
 	}
-	if got != len(want) {
-		t.Errorf("%d remote figures, want %d", got, len(want))
+	for _, w := range benchWorkloads() {
+		if _, pinned := want[w.name]; !pinned && w.target != 0 && strings.HasPrefix(w.name, "remote.") {
+			t.Errorf("%s has a target (%v) this test does not pin", w.name, w.target)
+		}
 	}
 }

@@ -1,0 +1,314 @@
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/enginekit/enginekit/keyholder"
+)
+
+// The limits of an authenticated link: raw mutual TLS 1.3 over loopback
+// TCP, with the node's own kind of certificates (keyholder.TLSCertificate)
+// and nothing else (no envelopes, no batches, no replay check), and the
+// machine's cost of the per-message authentication the nodes add.
+
+// payloadSizes are the points of the payload curve.
+var payloadSizes = []int{limitPayload, 4 << 10, 64 << 10, 1 << 20}
+
+// sizeName names a payload size in figure names: 128b, 4kb, 64kb, 1mb.
+func sizeName(size int) string {
+	switch {
+	case size >= 1<<20 && size%(1<<20) == 0:
+		return strconv.Itoa(size>>20) + "mb"
+	case size >= 1<<10 && size%(1<<10) == 0:
+		return strconv.Itoa(size>>10) + "kb"
+	}
+	return strconv.Itoa(size) + "b"
+}
+
+// newTLSPair connects two TLS 1.3 endpoints over loopback TCP, each with a
+// router certificate of a fresh keyholder, the client's required by the
+// server, as netconn does.
+func newTLSPair() (*connPair, error) {
+	cp, err := newConnPair("tcp")
+	if err != nil {
+		return nil, err
+	}
+	// The certificates sign with the keyholders' keys during the
+	// handshake, so the keyholders live as long as the pair.
+	certs := make([]tls.Certificate, 2)
+	for i := range certs {
+		kh, err := keyholder.New(keyholder.Config{})
+		if err != nil {
+			cp.close()
+			return nil, err
+		}
+		cleanup := cp.cleanup
+		cp.cleanup = func() { kh.Close(); cleanup() }
+		if certs[i], err = kh.TLSCertificate(); err != nil {
+			cp.close()
+			return nil, err
+		}
+	}
+	srv := tls.Server(cp.server, &tls.Config{
+		MinVersion: tls.VersionTLS13, Certificates: certs[:1], ClientAuth: tls.RequireAnyClientCert,
+	})
+	cli := tls.Client(cp.client, &tls.Config{
+		MinVersion: tls.VersionTLS13, Certificates: certs[1:], InsecureSkipVerify: true, // a bench of the link, not of trust
+	})
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Handshake() }()
+	err = cli.Handshake()
+	if err != nil {
+		cp.client.Close() // unblocks the server's handshake
+	}
+	if serr := <-errc; err == nil {
+		err = serr
+	}
+	if err != nil {
+		cp.close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	cp.client, cp.server = cli, srv
+	return cp, nil
+}
+
+// msgAuth is one end's per-message authentication in a ping-pong: seal
+// writes the tag after the payload, open checks the peer's.
+type msgAuth struct {
+	tagLen int
+	seal   func(msg []byte)
+	open   func(msg []byte) bool
+}
+
+// newSignedMsgs is ed25519 per message: each end signs what it sends with
+// its key and verifies what it gets with the other's, as one engine
+// talking to another does with signatures.
+func newSignedMsgs() (client, server msgAuth, err error) {
+	pubA, privA, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return client, server, err
+	}
+	pubB, privB, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return client, server, err
+	}
+	side := func(priv ed25519.PrivateKey, peer ed25519.PublicKey) msgAuth {
+		return msgAuth{
+			tagLen: ed25519.SignatureSize,
+			seal:   func(msg []byte) { copy(msg[limitPayload:], ed25519.Sign(priv, msg[:limitPayload])) },
+			open:   func(msg []byte) bool { return ed25519.Verify(peer, msg[:limitPayload], msg[limitPayload:]) },
+		}
+	}
+	return side(privA, pubB), side(privB, pubA), nil
+}
+
+// newMACedMsgs is HMAC-SHA256 per message with a key per sender, the
+// keyed states reused, as MACs mode does.
+func newMACedMsgs() (client, server msgAuth, err error) {
+	keyA, keyB := make([]byte, 32), make([]byte, 32)
+	if _, err := rand.Read(keyA); err != nil {
+		return client, server, err
+	}
+	if _, err := rand.Read(keyB); err != nil {
+		return client, server, err
+	}
+	side := func(mine, peers []byte) msgAuth {
+		own, other := hmac.New(sha256.New, mine), hmac.New(sha256.New, peers)
+		var sum [sha256.Size]byte
+		return msgAuth{
+			tagLen: sha256.Size,
+			seal:   func(msg []byte) { macInto(own, msg[:limitPayload], msg[limitPayload:limitPayload]) },
+			open: func(msg []byte) bool {
+				return hmac.Equal(macInto(other, msg[:limitPayload], sum[:0]), msg[limitPayload:])
+			},
+		}
+	}
+	return side(keyA, keyB), side(keyB, keyA), nil
+}
+
+func macInto(h hash.Hash, msg, dst []byte) []byte {
+	h.Reset()
+	h.Write(msg)
+	return h.Sum(dst)
+}
+
+var errBadTag = errors.New("tag does not verify")
+
+// tlsRTT is a ping-pong of 128-byte messages over raw TLS; with auth, each
+// message also carries a tag its sender made and its receiver checks.
+func tlsRTT(auth func() (client, server msgAuth, err error)) func(context.Context, benchOpts) (float64, error) {
+	return func(ctx context.Context, o benchOpts) (float64, error) {
+		none := msgAuth{seal: func([]byte) {}, open: func([]byte) bool { return true }}
+		cli, srv := none, none
+		if auth != nil {
+			var err error
+			if cli, srv, err = auth(); err != nil {
+				return 0, err
+			}
+		}
+		cp, err := newTLSPair()
+		if err != nil {
+			return 0, err
+		}
+		defer cp.close()
+		size := limitPayload + cli.tagLen
+		done := make(chan error, 1)
+		go func() { // echo, authenticated, until the client hangs up
+			defer cp.server.Close()
+			buf := make([]byte, size)
+			for {
+				if _, err := io.ReadFull(cp.server, buf); err != nil {
+					done <- nil
+					return
+				}
+				if !srv.open(buf) {
+					done <- errBadTag
+					return
+				}
+				srv.seal(buf)
+				if _, err := cp.server.Write(buf); err != nil {
+					done <- nil
+					return
+				}
+			}
+		}()
+		buf := make([]byte, size)
+		v, err := o.latencyUS(ctx, math.MaxInt, func(n int) (time.Duration, error) {
+			start := time.Now()
+			for range n {
+				cli.seal(buf)
+				if _, err := cp.client.Write(buf); err != nil {
+					return 0, err
+				}
+				if _, err := io.ReadFull(cp.client, buf); err != nil {
+					return 0, err
+				}
+				if !cli.open(buf) {
+					return 0, errBadTag
+				}
+			}
+			return time.Since(start), nil
+		})
+		cp.client.Close()
+		if serr := <-done; err == nil {
+			err = serr
+		}
+		return v, err
+	}
+}
+
+// tlsStreamRate is the raw TLS stream of framed 128-byte messages.
+func tlsStreamRate(ctx context.Context, o benchOpts) (float64, error) {
+	cp, err := newTLSPair()
+	if err != nil {
+		return 0, err
+	}
+	defer cp.close()
+	return streamRate(ctx, o, cp, limitPayload)
+}
+
+// tlsStreamMBps is the raw TLS stream of framed messages of size bytes, in
+// MB/s of payload.
+func tlsStreamMBps(size int) func(context.Context, benchOpts) (float64, error) {
+	return func(ctx context.Context, o benchOpts) (float64, error) {
+		cp, err := newTLSPair()
+		if err != nil {
+			return 0, err
+		}
+		defer cp.close()
+		rate, err := streamRate(ctx, o, cp, size)
+		return rate * float64(size) / 1e6, err
+	}
+}
+
+func ed25519Sign(ctx context.Context, o benchOpts) (float64, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return 0, err
+	}
+	msg := make([]byte, limitPayload)
+	return o.latencyUS(ctx, math.MaxInt, func(n int) (time.Duration, error) {
+		start := time.Now()
+		for range n {
+			msg[0] = ed25519.Sign(priv, msg)[0]
+		}
+		return time.Since(start), nil
+	})
+}
+
+func ed25519Verify(ctx context.Context, o benchOpts) (float64, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return 0, err
+	}
+	msg := make([]byte, limitPayload)
+	sig := ed25519.Sign(priv, msg)
+	return o.latencyUS(ctx, math.MaxInt, func(n int) (time.Duration, error) {
+		start := time.Now()
+		for range n {
+			if !ed25519.Verify(pub, msg, sig) {
+				return 0, errBadTag
+			}
+		}
+		return time.Since(start), nil
+	})
+}
+
+// hmac128 is one HMAC-SHA256 of 128 bytes with a reused keyed state.
+func hmac128(ctx context.Context, o benchOpts) (float64, error) {
+	h := hmac.New(sha256.New, make([]byte, 32))
+	msg := make([]byte, limitPayload)
+	var sum [sha256.Size]byte
+	return o.latencyUS(ctx, math.MaxInt, func(n int) (time.Duration, error) {
+		start := time.Now()
+		for range n {
+			msg[0] = macInto(h, msg, sum[:0])[0]
+		}
+		return time.Since(start), nil
+	})
+}
+
+// goSkynet is skynet in plain Go: a goroutine per node of the tree, each
+// sending its sum to its parent over a channel.
+func goSkynet(ctx context.Context, o benchOpts) (float64, error) {
+	return o.heavy(ctx, func() (time.Duration, error) {
+		c := make(chan int, 1)
+		start := time.Now()
+		go skynetGo(c, 0, o.skynet)
+		sum := <-c
+		d := time.Since(start)
+		if want := o.skynet * (o.skynet - 1) / 2; sum != want {
+			return 0, fmt.Errorf("sum %d, want %d", sum, want)
+		}
+		return d, nil
+	})
+}
+
+func skynetGo(parent chan<- int, num, size int) {
+	if size == 1 {
+		parent <- num
+		return
+	}
+	c := make(chan int, 10)
+	size /= 10
+	for i := range 10 {
+		go skynetGo(c, num+i*size, size)
+	}
+	sum := 0
+	for range 10 {
+		sum += <-c
+	}
+	parent <- sum
+}

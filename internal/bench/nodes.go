@@ -1,0 +1,164 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/enginekit/enginekit/keyholder"
+	"github.com/enginekit/enginekit/netconn"
+	"github.com/enginekit/enginekit/node"
+	"github.com/enginekit/enginekit/transport"
+)
+
+// The figures of many engines and nodes: how long a node takes to learn a
+// peer's engines, and a set of nodes to learn everyone's. Both use the
+// default authentication (signatures; engine proofs are signatures in both
+// modes) over loopback TCP, and time from the first Connect to the last
+// end-of-burst (transport.Config.OnSynced). Nodes and engines are started
+// before the clock and stopped after it.
+
+// nodesWorkloads returns the rows of several nodes, with the targets of
+// issue 13.
+func nodesWorkloads() []workload {
+	return []workload{
+		{name: "nodes.learn_burst_ms", unit: "ms", target: 1000, run: plain(learnBurst)},
+		{name: "nodes.full_mesh_ms", unit: "ms", run: plain(fullMesh)},
+	}
+}
+
+// learnBurst starts node b with o.learn engines (100,000) and, each round,
+// a fresh node a (which has verified none of their proofs before), and
+// times a's Connect to b until a has learned all of b's engines.
+func learnBurst(ctx context.Context, o benchOpts) (float64, error) {
+	b, err := newBenchNode(ctx, "b", netconn.Signatures, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer closeNode(b)
+	for i := range o.learn {
+		if _, _, err := b.Transport().SpawnEngine("e"+strconv.Itoa(i), newIdle); err != nil {
+			return 0, fmt.Errorf("engine %d of %d: %w", i+1, o.learn, err)
+		}
+	}
+	bound, err := b.Transport().Listen(ctx, "tcp://127.0.0.1:0", netconn.AcceptAny)
+	if err != nil {
+		return 0, err
+	}
+	endpoint := transport.Endpoint(bound.Network(), bound.String())
+	return o.heavy(ctx, func() (time.Duration, error) {
+		synced := make(chan struct{}, 1)
+		a, err := newBenchNode(ctx, "a", netconn.Signatures, func(peer keyholder.Address) {
+			if peer == b.Router() {
+				select {
+				case synced <- struct{}{}:
+				default:
+				}
+			}
+		})
+		if err != nil {
+			return 0, err
+		}
+		defer closeNode(a)
+		start := time.Now()
+		if err := a.Transport().Connect(ctx, endpoint, b.Router()); err != nil {
+			return 0, err
+		}
+		select {
+		case <-synced:
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w, after learning %d of %d engines", ctx.Err(), len(a.Transport().Learned()[b.Router()]), o.learn)
+		}
+		d := time.Since(start)
+		if got := len(a.Transport().Learned()[b.Router()]); got != o.learn {
+			return 0, fmt.Errorf("learned %d of %d engines", got, o.learn)
+		}
+		return d, nil
+	})
+}
+
+// fullMesh starts o.mesh nodes (16) of o.meshEng engines each, every one
+// listening, and times from the first Connect (node j dials node i for
+// every i < j, one connection per pair) until every node has learned the
+// engines of every other node.
+func fullMesh(ctx context.Context, o benchOpts) (float64, error) {
+	return o.heavy(ctx, func() (time.Duration, error) {
+		n := o.mesh
+		var (
+			mu     sync.Mutex
+			index  = make(map[keyholder.Address]int, n)
+			seen   = make(map[[2]int]bool, n*(n-1))
+			all    = make(chan struct{})
+			nodes  = make([]*node.Node, n)
+			bounds = make([]string, n)
+		)
+		defer func() {
+			var wg sync.WaitGroup
+			for _, nd := range nodes {
+				if nd != nil {
+					wg.Go(func() { closeNode(nd) })
+				}
+			}
+			wg.Wait()
+		}()
+		for i := range n {
+			nd, err := newBenchNode(ctx, "n"+strconv.Itoa(i), netconn.Signatures, func(peer keyholder.Address) {
+				mu.Lock()
+				defer mu.Unlock()
+				j, ok := index[peer]
+				if !ok || seen[[2]int{i, j}] {
+					return
+				}
+				seen[[2]int{i, j}] = true
+				if len(seen) == n*(n-1) {
+					close(all)
+				}
+			})
+			if err != nil {
+				return 0, err
+			}
+			nodes[i] = nd
+			for e := range o.meshEng {
+				if _, _, err := nd.Transport().SpawnEngine("e"+strconv.Itoa(e), newIdle); err != nil {
+					return 0, err
+				}
+			}
+			bound, err := nd.Transport().Listen(ctx, "tcp://127.0.0.1:0", netconn.AcceptAny)
+			if err != nil {
+				return 0, err
+			}
+			bounds[i] = transport.Endpoint(bound.Network(), bound.String())
+			mu.Lock()
+			index[nd.Router()] = i
+			mu.Unlock()
+		}
+		start := time.Now()
+		for j := range n {
+			for i := range j {
+				if err := nodes[j].Transport().Connect(ctx, bounds[i], nodes[i].Router()); err != nil {
+					return 0, err
+				}
+			}
+		}
+		select {
+		case <-all:
+		case <-ctx.Done():
+			mu.Lock()
+			got := len(seen)
+			mu.Unlock()
+			return 0, fmt.Errorf("%w, with %d of %d node pairs synced", ctx.Err(), got, n*(n-1))
+		}
+		d := time.Since(start)
+		for i, nd := range nodes {
+			learned := nd.Transport().Learned()
+			for j, peer := range nodes {
+				if i != j && len(learned[peer.Router()]) != o.meshEng {
+					return 0, fmt.Errorf("node %d learned %d of node %d's %d engines", i, len(learned[peer.Router()]), j, o.meshEng)
+				}
+			}
+		}
+		return d, nil
+	})
+}
