@@ -55,7 +55,14 @@
 // all with one TLS write. Consecutive envelopes of one source share a batch
 // and so one tag: under light load a batch is one envelope, under load it
 // fills a frame, which is how ed25519 signatures (≈15 µs each) keep up with
-// a stream of casts. Sending allocates nothing per envelope.
+// a stream of casts. Batches grow with load (group commit) in two ways that
+// never wait for time: woken by a first envelope, the writer yields its
+// processor to runnable goroutines (senders woken by the same event) as long
+// as that makes the queue grow, a few times at most; and while the reader
+// delivers a batch, what Deliver sends in answer does not wake the writer
+// until the whole batch is delivered, so the answers leave in one batch
+// rather than one alone and then the rest. Sending allocates nothing per
+// envelope.
 //
 // Send waits while the queue holds Config.MaxQueueBytes; TrySend never
 // waits and fails with ErrQueueFull instead, for callers (the transport's

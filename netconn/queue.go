@@ -3,6 +3,7 @@ package netconn
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/enginekit/enginekit/keyholder"
@@ -25,6 +26,7 @@ type sendQueue struct {
 	frameMax int  // longest frame the peer accepts
 	tagSize  int
 	closed   bool
+	held     bool          // the reader is delivering a batch: wake the writer after it
 	space    chan struct{} // closed when take makes room; nil if nobody waits
 	kick     chan struct{} // wakes the writer; capacity 1
 
@@ -100,6 +102,7 @@ func (q *sendQueue) push(ctx context.Context, env *wire.Envelope, owns func(keyh
 		}
 		if !wait {
 			q.mu.Unlock()
+			q.wake() // a full queue must drain, held or not
 			return ErrQueueFull
 		}
 		if q.space == nil {
@@ -107,6 +110,7 @@ func (q *sendQueue) push(ctx context.Context, env *wire.Envelope, owns func(keyh
 		}
 		space := q.space
 		q.mu.Unlock()
+		q.wake()
 		select {
 		case <-space:
 		case <-ctx.Done():
@@ -126,11 +130,11 @@ func (q *sendQueue) push(ctx context.Context, env *wire.Envelope, owns func(keyh
 		q.buf = wire.AppendBatchStart(q.buf, &env.Src)
 		q.open = true
 	}
-	wasEmpty := len(q.batches) == 1 && q.batches[0].count == 0
+	wake := len(q.batches) == 1 && q.batches[0].count == 0 && !q.held
 	q.buf = wire.AppendRecord(q.buf, env)
 	q.batches[len(q.batches)-1].count++
 	q.mu.Unlock()
-	if wasEmpty {
+	if wake {
 		q.wake()
 	}
 	return nil
@@ -156,6 +160,49 @@ func (q *sendQueue) finishOpen() {
 		q.open = false
 	}
 }
+
+// hold keeps pushes from waking the writer until release: the reader holds
+// the queue while it delivers a batch, so that what Deliver sends in answer
+// (replies, most often) leaves in one batch rather than as a first envelope
+// alone and then the rest. A push that finds the queue full still wakes the
+// writer, so holding never stalls a sender.
+func (q *sendQueue) hold() {
+	q.mu.Lock()
+	q.held = true
+	q.mu.Unlock()
+}
+
+// release ends hold and wakes the writer if anything is queued.
+func (q *sendQueue) release() {
+	q.mu.Lock()
+	q.held = false
+	queued := len(q.buf) > 0
+	q.mu.Unlock()
+	if queued {
+		q.wake()
+	}
+}
+
+// settle lets the batch grow before the writer takes it (group commit): it
+// yields the writer's processor to runnable goroutines, senders woken by the
+// same event most often (callers whose replies just arrived), for as long as
+// that makes the queue grow, at most settleRounds times. Nothing waits for
+// time: on an idle node Gosched returns at once and the writer goes on.
+func (q *sendQueue) settle() {
+	n := q.bytes()
+	for range settleRounds {
+		runtime.Gosched()
+		m := q.bytes()
+		if m == n {
+			return
+		}
+		n = m
+	}
+}
+
+// settleRounds bounds the yields of settle, so a sender that keeps the
+// queue growing cannot hold the writer back.
+const settleRounds = 4
 
 // bytes returns how many bytes wait for the writer.
 func (q *sendQueue) bytes() int {

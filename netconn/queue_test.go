@@ -123,3 +123,43 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// While the reader holds the queue, pushes do not wake the writer; release
+// does, and a push that finds the queue full wakes it at once, so holding
+// never stalls a sender.
+func TestQueueHold(t *testing.T) {
+	n, peer := newNode(t), newNode(t)
+	c := testConn(t, n, peer, MACs, wire.MinFrameSize)
+	c.q.limit = 2 * wire.RecordSize(100)
+	env := &wire.Envelope{Kind: wire.Cast, Src: n.engine, Dst: peer.engine, Payload: make([]byte, 100)}
+	kicked := func() bool {
+		select {
+		case <-c.q.kick:
+			return true
+		default:
+			return false
+		}
+	}
+	c.q.hold()
+	if err := c.TrySend(env); err != nil {
+		t.Fatal(err)
+	}
+	if kicked() {
+		t.Fatal("a held queue woke the writer")
+	}
+	if err := c.TrySend(env); err != ErrQueueFull {
+		t.Fatalf("TrySend on a full queue: %v", err)
+	}
+	if !kicked() {
+		t.Fatal("a full held queue did not wake the writer")
+	}
+	c.q.release()
+	if !kicked() {
+		t.Fatal("release did not wake the writer")
+	}
+	c.q.take(nil, nil)
+	c.q.release()
+	if kicked() {
+		t.Fatal("release of an empty queue woke the writer")
+	}
+}

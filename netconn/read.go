@@ -88,6 +88,10 @@ func (c *Conn) handleBatch(body []byte, rs *readState) error {
 	}
 	it := b.Envelopes()
 	env := &rs.env
+	if b.Count > 1 {
+		c.q.hold()
+		defer c.q.release()
+	}
 	for i := 0; it.Next(env); i++ {
 		if rs.mask[i/64]&(1<<(i%64)) == 0 {
 			continue

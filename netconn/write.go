@@ -28,6 +28,7 @@ func (c *Conn) writeLoop() error {
 		stopping := false
 		select {
 		case <-c.q.kick:
+			c.q.settle()
 		case <-c.writerStop:
 			stopping = true
 		case <-tick.C:
