@@ -140,31 +140,48 @@ type Membership struct {
 	refused, joins, joinErrors atomic.Uint64
 }
 
+func (c Config) withDefaults() Config {
+	if c.BindAddr == "" {
+		c.BindAddr = DefaultBindAddr
+	}
+	if c.JoinInterval == 0 {
+		c.JoinInterval = DefaultJoinInterval
+	}
+	return c
+}
+
+// Verify reports what is wrong with c once defaults are applied, or nil:
+// errors wrap ErrBadConfig (ErrBadMeta for endpoints, and the
+// certificate's own error for a certificate that does not verify).
+// NewMembership also checks the certificate with the Verifier (time, deny
+// list).
+func (c Config) Verify() error {
+	c = c.withDefaults()
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrBadConfig}, args...)...)
+	}
+	switch {
+	case c.Certificate == nil:
+		return bad("no Certificate")
+	case c.BindPort < 0 || c.BindPort > 65535 || c.AdvertisePort < 0 || c.AdvertisePort > 65535:
+		return bad("port out of range")
+	case c.JoinInterval < 0:
+		return bad("negative JoinInterval")
+	}
+	if err := c.Certificate.Verify(); err != nil {
+		return fmt.Errorf("%w: own certificate: %w", ErrBadConfig, err)
+	}
+	if err := checkGossipKey(c.GossipKey); err != nil {
+		return err
+	}
+	return checkEndpoints(c.Endpoints)
+}
+
 // NewMembership checks cfg and prepares a Membership; Serve starts it.
 func NewMembership(cfg Config) (*Membership, error) {
-	bad := func(format string, args ...any) (*Membership, error) {
-		return nil, fmt.Errorf("%w: "+format, append([]any{ErrBadConfig}, args...)...)
-	}
-	if cfg.Certificate == nil {
-		return bad("no Certificate")
-	}
-	if err := cfg.Certificate.Verify(); err != nil {
-		return nil, fmt.Errorf("%w: own certificate: %w", ErrBadConfig, err)
-	}
-	if err := checkGossipKey(cfg.GossipKey); err != nil {
+	cfg = cfg.withDefaults()
+	if err := cfg.Verify(); err != nil {
 		return nil, err
-	}
-	if cfg.BindAddr == "" {
-		cfg.BindAddr = DefaultBindAddr
-	}
-	if cfg.BindPort < 0 || cfg.BindPort > 65535 || cfg.AdvertisePort < 0 || cfg.AdvertisePort > 65535 {
-		return bad("port out of range")
-	}
-	if cfg.JoinInterval == 0 {
-		cfg.JoinInterval = DefaultJoinInterval
-	}
-	if cfg.JoinInterval < 0 {
-		return bad("negative JoinInterval")
 	}
 	v := cfg.Verifier
 	if v == nil {
@@ -255,9 +272,21 @@ func (m *Membership) ServeReady(ctx context.Context, ready func()) error {
 
 	tick := time.NewTicker(m.cfg.JoinInterval)
 	defer tick.Stop()
+	ownValid := true
 	for {
 		if ml.NumMembers() <= 1 && m.cfg.Discovery != nil {
 			m.join(ctx, ml)
+		}
+		// Peers stop counting us once our certificate expires or is
+		// denied; say so once, loudly, rather than vanish silently.
+		_, err := m.verifier.check(m.cfg.Certificate.Router, m.cfg.Certificate.Bytes())
+		if valid := err == nil; valid != ownValid {
+			ownValid = valid
+			if valid {
+				m.cfg.Logger.Info().Msg("own cluster certificate valid again")
+			} else {
+				m.cfg.Logger.Error().Err(err).Msg("own cluster certificate no longer valid: other members will ignore this node")
+			}
 		}
 		select {
 		case <-ctx.Done():
