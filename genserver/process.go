@@ -59,11 +59,14 @@ type Process struct {
 	srv  Server
 	done chan struct{}
 
-	started time.Time
-
 	// Guarded by mu.
-	mu       sync.Mutex
-	q        queue
+	mu sync.Mutex
+	q  queue
+	// Introspection's counts cost the message path no atomic operation when
+	// the process takes one message at a time (as a call does): queued and
+	// taken move under mu, which is held anyway to queue and to take.
+	queued   uint64 // messages ever queued
+	taken    uint64 // messages ever taken in batches, minus those put back
 	sigs     []signal
 	running  bool // an activation goroutine owns the process, or Init/terminate does
 	exiting  bool // terminate has begun
@@ -73,12 +76,6 @@ type Process struct {
 	idleGen  uint64
 	limit    int
 	overflow Overflow
-	// Introspection's counts cost the message path no atomic operation when
-	// the process takes one message at a time (as a call does): queued and
-	// taken move under mu, which is held anyway to queue and to take.
-	queued uint64 // messages ever queued
-	taken  uint64 // messages ever taken in batches, minus those put back
-	seen   seen   // introspection's last look at a running callback
 
 	sigPending atomic.Bool
 	// left is how many messages of the batch being worked through are still
@@ -86,7 +83,6 @@ type Process struct {
 	// message only (otherwise it stays 0). taken - left is the number of
 	// messages handled or being handled.
 	left   atomic.Int64
-	trap   atomic.Bool
 	reason error // set before done is closed
 
 	// Owned by whichever goroutine runs the process.
@@ -101,6 +97,11 @@ type Process struct {
 	timers    map[*timerEntry]struct{}
 	idle      time.Duration
 	idleTimer *time.Timer
+
+	// Cold: read by introspection, and on exits.
+	trap    atomic.Bool
+	started time.Time
+	seen    seen // introspection's last look at a running callback; guarded by mu
 }
 
 type continuation struct{ arg any }
