@@ -138,11 +138,7 @@ func (p *Process) Cast(dest Dest, msg any) error { return p.sys.deliver(PID{p}, 
 func (p *Process) Send(dest Dest, msg any) error { return p.sys.deliver(PID{p}, dest, kInfo, msg) }
 
 func (s *System) call(ctx context.Context, self *Process, addr string, dest Dest, req any) (any, error) {
-	return s.callAs(ctx, self, PID{self}, addr, dest, req)
-}
-
-func (s *System) callAs(ctx context.Context, self *Process, caller PID, addr string, dest Dest, req any) (any, error) {
-	return s.request(ctx, self, caller, addr, dest, kCall, req)
+	return s.request(ctx, self, PID{self}, addr, dest, kCall, req)
 }
 
 // request sends a message that expects a reply (a call, or a GetState) and

@@ -21,7 +21,7 @@ func (r Relay) CallAs(ctx context.Context, proxy PID, addr string, dest Dest, re
 	if r.sys == nil {
 		return nil, ErrNoProcess
 	}
-	return r.sys.callAs(ctx, nil, proxy, addr, dest, req)
+	return r.sys.request(ctx, nil, proxy, addr, dest, kCall, req)
 }
 
 // CastFrom is System.Cast on behalf of sender, which the receiver sees as
