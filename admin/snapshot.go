@@ -293,7 +293,7 @@ func formatState(v any) string {
 		}
 	}
 	if len(s) > MaxStateBytes {
-		s = s[:MaxStateBytes] + "…(cut)"
+		s = strings.ToValidUTF8(s[:MaxStateBytes], "") + "…(cut)" // not half a rune
 	}
 	return s
 }
