@@ -42,20 +42,34 @@ type MeshConfig struct {
 	// Pick chooses which of a member's endpoints to dial. Default: the
 	// first (the member's preferred one).
 	Pick func(endpoints []string) string
+	// DepartGrace is how long a member may be missing from the members
+	// before the mesh disconnects it. Gossip's failure detector runs over
+	// UDP and can flap on a loaded network while the TCP connection is
+	// fine; a missing member that comes back within the grace keeps its
+	// connection (and the transport its engines). A member that comes back
+	// under a new endpoint is moved there at once. Default
+	// DefaultDepartGrace; negative means none.
+	DepartGrace time.Duration
+	// Now is the clock for DepartGrace. Default time.Now.
+	Now func() time.Time
 	// Logger receives connects and disconnects at info, failures at warn.
 	Logger zerolog.Logger
 }
 
-// DefaultResync is MeshConfig.Resync's default.
-const DefaultResync = time.Second
+// Defaults of MeshConfig's zero fields.
+const (
+	DefaultResync      = time.Second
+	DefaultDepartGrace = 5 * time.Second
+)
 
 // Mesh keeps a full mesh: one transport connection between each pair of
 // admitted members. Of each pair the member with the lower router address
 // (bytewise) dials; the other accepts it through cluster admission. So each
 // pair has exactly one connection whoever learns of the other first, and no
 // two dials race (Erlang's distribution lets both dial and drops one; a fixed
-// rule is simpler and deterministic). When a member leaves, the mesh
-// disconnects (the transport forgets its engines after its grace period);
+// rule is simpler and deterministic). When a member has been gone for
+// DepartGrace, the mesh disconnects it (the transport forgets its engines
+// after its own grace period);
 // when a router comes back under a new endpoint, it disconnects the old one
 // and dials the new one, following the member with the highest incarnation.
 //
@@ -64,8 +78,9 @@ const DefaultResync = time.Second
 type Mesh struct {
 	cfg MeshConfig
 
-	mu   sync.Mutex
-	have map[keyholder.Address]string // router → endpoint we Connected
+	mu       sync.Mutex
+	have     map[keyholder.Address]string    // router → endpoint we Connected
+	lastSeen map[keyholder.Address]time.Time // routers we Connected: last seen among the members
 
 	connects, connectErrors, disconnects, disconnectErrors atomic.Uint64
 }
@@ -93,7 +108,16 @@ func NewMesh(cfg MeshConfig) (*Mesh, error) {
 	if cfg.Pick == nil {
 		cfg.Pick = func(eps []string) string { return eps[0] }
 	}
-	return &Mesh{cfg: cfg, have: make(map[keyholder.Address]string)}, nil
+	switch {
+	case cfg.DepartGrace == 0:
+		cfg.DepartGrace = DefaultDepartGrace
+	case cfg.DepartGrace < 0:
+		cfg.DepartGrace = 0
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Mesh{cfg: cfg, have: make(map[keyholder.Address]string), lastSeen: make(map[keyholder.Address]time.Time)}, nil
 }
 
 // Dials reports whether, of the pair self–peer, self is the one that dials.
@@ -165,10 +189,26 @@ func (m *Mesh) Serve(ctx context.Context) error {
 // Serve calls it; tests and callers that drive the mesh themselves may too
 // (not concurrently with Serve).
 func (m *Mesh) Sync(ctx context.Context) {
+	members := m.cfg.Members()
+	now := m.cfg.Now()
 	m.mu.Lock()
 	have := maps.Clone(m.have)
+	present := make(map[keyholder.Address]bool, len(members))
+	for _, mem := range members {
+		present[mem.Router] = true
+		if _, ok := have[mem.Router]; ok {
+			m.lastSeen[mem.Router] = now
+		}
+	}
+	// A connected member missing for less than the grace is kept as it
+	// was (a stand-in member at its current endpoint).
+	for r, ep := range have {
+		if !present[r] && now.Sub(m.lastSeen[r]) < m.cfg.DepartGrace {
+			members = append(members, Member{Router: r, Endpoints: []string{ep}})
+		}
+	}
 	m.mu.Unlock()
-	drop, dial := plan(m.cfg.Self, have, m.cfg.Members(), m.cfg.Pick)
+	drop, dial := plan(m.cfg.Self, have, members, m.cfg.Pick)
 	for _, t := range drop {
 		m.disconnect(t)
 	}
@@ -184,6 +224,7 @@ func (m *Mesh) Sync(ctx context.Context) {
 		m.connects.Add(1)
 		m.mu.Lock()
 		m.have[t.Router] = t.Endpoint
+		m.lastSeen[t.Router] = now
 		m.mu.Unlock()
 		m.cfg.Logger.Info().Str("router", t.Router.String()).Str("endpoint", t.Endpoint).Msg("cluster mesh: connecting")
 	}
@@ -192,6 +233,7 @@ func (m *Mesh) Sync(ctx context.Context) {
 func (m *Mesh) disconnect(t Target) {
 	m.mu.Lock()
 	delete(m.have, t.Router)
+	delete(m.lastSeen, t.Router)
 	m.mu.Unlock()
 	if err := m.cfg.Connector.Disconnect(t.Endpoint, t.Router); err != nil {
 		m.disconnectErrors.Add(1)

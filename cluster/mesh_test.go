@@ -148,11 +148,12 @@ func (tc *testCluster) startMeshNode(fn *fakeNet, name, endpoint string, cert *C
 	opts = append(opts, func(c *Config) { c.Endpoints = []string{endpoint} })
 	tm := tc.start(name, cert, opts...)
 	mesh, err := NewMesh(MeshConfig{
-		Self:      tm.router,
-		Connector: fakeConnector{self: tm.router, net: fn},
-		Members:   tm.m.Members,
-		Changed:   tm.m.Changed(),
-		Resync:    50 * time.Millisecond,
+		Self:        tm.router,
+		Connector:   fakeConnector{self: tm.router, net: fn},
+		Members:     tm.m.Members,
+		Changed:     tm.m.Changed(),
+		Resync:      50 * time.Millisecond,
+		DepartGrace: 100 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -238,5 +239,63 @@ func TestMeshConfigErrors(t *testing.T) {
 		if _, err := NewMesh(c); !errors.Is(err, ErrBadConfig) {
 			t.Errorf("%+v: %v", c, err)
 		}
+	}
+}
+
+// TestMeshDepartGrace drives Sync on a logical clock: a member missing for
+// less than the grace keeps its connection; past it, it is disconnected; a
+// member back under a new endpoint moves at once.
+func TestMeshDepartGrace(t *testing.T) {
+	fn := &fakeNet{conns: map[keyholder.Address]map[Target]bool{}}
+	self, peer := addr(1), addr(2)
+	var members []Member
+	now := time.Unix(1000, 0)
+	mesh, err := NewMesh(MeshConfig{
+		Self: self, Connector: fakeConnector{self: self, net: fn},
+		Members:     func() []Member { return members },
+		DepartGrace: 10 * time.Second,
+		Now:         func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	connected := func() []Target { return mesh.Connected() }
+
+	members = []Member{{Router: peer, Endpoints: []string{"a"}, Incarnation: 1}}
+	mesh.Sync(ctx)
+	if got := connected(); !slices.Equal(got, []Target{{peer, "a"}}) {
+		t.Fatalf("connected %v", got)
+	}
+	members = nil // the gossip lost it
+	now = now.Add(9 * time.Second)
+	mesh.Sync(ctx)
+	if got := connected(); len(got) != 1 {
+		t.Fatalf("disconnected within the grace: %v", got)
+	}
+	members = []Member{{Router: peer, Endpoints: []string{"a"}, Incarnation: 1}} // back
+	mesh.Sync(ctx)
+	members = nil
+	now = now.Add(9 * time.Second) // 18 s after connecting, 9 s after last seen
+	mesh.Sync(ctx)
+	if got := connected(); len(got) != 1 {
+		t.Fatalf("the grace did not restart when the member came back: %v", got)
+	}
+	now = now.Add(2 * time.Second)
+	mesh.Sync(ctx)
+	if got := connected(); len(got) != 0 {
+		t.Fatalf("still connected past the grace: %v", got)
+	}
+
+	// Back under a new endpoint while the old one is within the grace.
+	members = []Member{{Router: peer, Endpoints: []string{"a"}, Incarnation: 1}}
+	mesh.Sync(ctx)
+	members = []Member{{Router: peer, Endpoints: []string{"b"}, Incarnation: 2}}
+	mesh.Sync(ctx)
+	if got := connected(); !slices.Equal(got, []Target{{peer, "b"}}) {
+		t.Fatalf("not moved to the new endpoint: %v", got)
+	}
+	if s := mesh.Stats(); s != (MeshStats{Connects: 3, Disconnects: 2}) {
+		t.Fatalf("stats %+v", s)
 	}
 }

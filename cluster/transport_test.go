@@ -105,7 +105,10 @@ func startClusterNode(t testing.TB, auth *cluster.Authority, name string, issued
 			n.forgot[engine] = true
 			n.mu.Unlock()
 		},
-		OnConnection: func(peer keyholder.Address, up bool, _ error) {
+		OnConnection: func(peer keyholder.Address, up bool, err error) {
+			if testing.Verbose() {
+				t.Logf("%s: connection to %s up=%v err=%v", name, peer.String()[:8], up, err)
+			}
 			if !up {
 				n.mu.Lock()
 				delete(n.synced, peer)
@@ -209,44 +212,52 @@ var _ cluster.Connector = (*transport.Transport)(nil)
 
 func fastGossip(c *memberlist.Config) {
 	c.TCPTimeout = time.Second
-	c.ProbeInterval = 100 * time.Millisecond
-	c.ProbeTimeout = 50 * time.Millisecond
+	// Lax probes: under -race on a loaded machine tight ones make members
+	// flap. Leaving is announced, so no test waits for failure detection.
+	c.ProbeInterval = 500 * time.Millisecond
+	c.ProbeTimeout = 250 * time.Millisecond
 	c.GossipInterval = 20 * time.Millisecond
 	c.PushPullInterval = time.Second
-	c.SuspicionMult = 2
+	c.SuspicionMult = 4
 }
 
-// join starts n's membership (through seed, if any) and mesh.
+// join starts n's cluster agent (membership and mesh), through seed if
+// any.
 func (n *clusterNode) join(gossipKey []byte, seed string) *cluster.Membership {
 	t := n.t
 	t.Helper()
-	cfg := cluster.Config{
-		Certificate: n.cert, Verifier: n.verifier, GossipKey: gossipKey,
-		Endpoints: []string{n.endpoint}, JoinInterval: 50 * time.Millisecond, Tune: fastGossip,
+	cfg := cluster.AgentConfig{
+		Config: cluster.Config{
+			Certificate: n.cert, Verifier: n.verifier, GossipKey: gossipKey,
+			Endpoints: []string{n.endpoint}, JoinInterval: 50 * time.Millisecond, Tune: fastGossip,
+		},
+		Connector:   n.tr,
+		Resync:      50 * time.Millisecond,
+		DepartGrace: 100 * time.Millisecond,
 	}
 	if seed != "" {
 		cfg.Discovery = cluster.Static{seed}
 	}
-	m, err := cluster.NewMembership(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mesh, err := cluster.NewMesh(cluster.MeshConfig{
-		Self: n.kh.Router(), Connector: n.tr, Members: m.Members, Changed: m.Changed(),
-		Resync: 50 * time.Millisecond,
-	})
+	a, err := cluster.NewAgent(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = m.ServeReady(ctx, func() { close(ready) }) }()
-	<-ready
-	go func() { defer wg.Done(); _ = mesh.Serve(ctx) }()
-	n.stopJoin = func() { cancel(); wg.Wait() }
-	return m
+	done := make(chan error, 1)
+	go func() { done <- a.ServeReady(ctx, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("agent: %v", err)
+	}
+	n.stopJoin = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	}
+	return a.Membership()
 }
 
 // TestThreeNodesJoinLeaveRestart is the "done when" in one
