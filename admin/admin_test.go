@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/enginekit/enginekit/admin"
 	"github.com/enginekit/enginekit/genserver"
@@ -565,5 +566,34 @@ func TestMetricsOddNames(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "enginekit_process_mailbox_messages{process=\"bad\uFFFDname\"} 0") ||
 		!strings.Contains(body, `enginekit_process_mailbox_messages{process="quote\"and\\back"} 0`) {
 		t.Errorf("/metrics = %d:\n%s", code, body)
+	}
+}
+
+type bigState struct{}
+
+func (bigState) HandleCall(*genserver.Process, genserver.From, any) (any, error) { return nil, nil }
+func (bigState) HandleCast(*genserver.Process, any)                              {}
+func (bigState) FormatStatus() any                                               { return strings.Repeat("é", admin.MaxStateBytes) }
+
+// A reported state is cut at MaxStateBytes, on a rune boundary.
+func TestStateCut(t *testing.T) {
+	ctx := context.Background()
+	sys := genserver.NewSystem(genserver.Config{Name: "big"})
+	defer sys.Stop(ctx)
+	if _, err := sys.Spawn(func() genserver.Server { return bigState{} }, genserver.WithName("big")); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := admin.New(admin.Config{Addr: "127.0.0.1:0", Source: admin.Source{System: sys}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	p, err := client(t, srv.URL()).Process(ctx, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(p.State, "…(cut)") || len(p.State) > admin.MaxStateBytes+len("…(cut)") || !utf8.ValidString(p.State) ||
+		strings.Contains(p.State, "\uFFFD") {
+		t.Errorf("state of %d bytes, suffix %q", len(p.State), p.State[len(p.State)-12:])
 	}
 }
