@@ -11,7 +11,7 @@ import (
 	"github.com/enginekit/enginekit/admin"
 )
 
-const psSynopsis = `ps --admin URL [--sort mailbox|handled|name|pid] [--limit N] [--json]
+const psSynopsis = `ps --admin URL [--sort mailbox|handled|name|pid] [--limit N] [--filter TEXT] [--json]
 
 Lists the processes of a running node, read from its admin server
 ('enginekit node --admin 127.0.0.1:PORT' prints the URL): PID, the
@@ -28,6 +28,7 @@ func runPs(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	af.register(fs)
 	sortBy := fs.String("sort", "mailbox", "order: mailbox (longest first), handled (most first), name, or pid")
 	limit := fs.Int("limit", 0, "print only the first N processes (0: all)")
+	filter := fs.String("filter", "", "only the processes whose PID, name, supervisor child, proxied peer or status\ncontains `TEXT` (case-insensitive)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -44,7 +45,7 @@ func runPs(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	// The server sorts and cuts, so a node of 100,000 processes sends
 	// only the --limit first.
-	doc, err := c.Processes(ctx, admin.ProcessQuery{Sort: *sortBy, Limit: *limit})
+	doc, err := c.Processes(ctx, admin.ProcessQuery{Q: *filter, Sort: *sortBy, Limit: *limit})
 	if err != nil {
 		return oneLineErr(err)
 	}

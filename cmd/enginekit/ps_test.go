@@ -118,6 +118,11 @@ func TestPs(t *testing.T) {
 		}
 	}
 
+	code, out, _ = runCmd(t, "ps", "--admin", url, "--filter", "QUI")
+	if got := strings.Join(psNames(out), " "); code != 0 || got != "quiet" || !strings.Contains(out, "(1 of 3 processes of ps)") {
+		t.Errorf("ps --filter QUI: exit %d, %q:\n%s", code, got, out)
+	}
+
 	code, out, _ = runCmd(t, "ps", "--admin", strings.TrimPrefix(url, "http://"), "--json", "--sort", "handled", "--limit", "1")
 	var doc admin.Processes
 	if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil {
