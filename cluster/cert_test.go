@@ -260,6 +260,10 @@ func TestGoldenCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	meta, err := encodeMeta(Meta{Certificate: c.Bytes(), Endpoints: []string{"tcp://127.0.0.1:7001"}, Incarnation: uint64(goldenTime.UnixNano())})
+	if err != nil {
+		t.Fatal(err)
+	}
 	lines := []string{
 		"# Golden vector for wire/spec.md, \"Cluster membership certificates\".",
 		"# Checked by TestGoldenCertificate in cluster/; regenerate with go test ./cluster -run Golden -update.",
@@ -279,6 +283,10 @@ func TestGoldenCertificate(t *testing.T) {
 		"certificate: " + hex.EncodeToString(c.Bytes()),
 		"id: " + c.ID().String(),
 		"gossip-key: " + hex.EncodeToString(gk),
+		"# Gossip metadata of a member with this certificate, one endpoint and incarnation issued-at × 10⁹.",
+		"meta-endpoint: tcp://127.0.0.1:7001",
+		fmt.Sprintf("meta-incarnation: %d", goldenTime.UnixNano()),
+		"meta: " + hex.EncodeToString(meta),
 	}
 	path := filepath.Join(goldenDir, "cluster_cert.txt")
 	if *update {
@@ -310,6 +318,11 @@ func TestGoldenCertificate(t *testing.T) {
 	v, _ := NewVerifier(VerifierConfig{Cluster: p.Cluster, Now: func() time.Time { return goldenTime }})
 	if _, err := v.Check(router, raw); err != nil {
 		t.Fatal(err)
+	}
+	rawMeta, _ := hex.DecodeString(g["meta"])
+	m, err := decodeMeta(rawMeta)
+	if err != nil || !bytes.Equal(m.Certificate, raw) || m.Endpoints[0] != g["meta-endpoint"] || fmt.Sprint(m.Incarnation) != g["meta-incarnation"] {
+		t.Fatalf("golden meta: %+v, %v", m, err)
 	}
 }
 

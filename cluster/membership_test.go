@@ -13,6 +13,7 @@ import (
 
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/hashicorp/memberlist"
+	"github.com/rs/zerolog"
 )
 
 // fastGossip tunes memberlist for loopback tests: failures are detected
@@ -376,4 +377,31 @@ func TestJoinThroughDNS(t *testing.T) {
 	eventually(t, "the DNS-discovered seed to be joined", func() bool {
 		return seesExactly(both, []keyholder.Address{seed.router, joiner.router})
 	})
+}
+
+// TestLogWriter: memberlist's log lines reach zerolog at their level.
+func TestLogWriter(t *testing.T) {
+	var buf strings.Builder
+	w := logWriter{zerolog.New(&buf)}
+	for _, line := range []string{
+		"[DEBUG] memberlist: Stream connection from=127.0.0.1:1\n",
+		"[WARN] memberlist: ignoring alive message for 'x'\n",
+		"[ERR] memberlist: Failed to send ping\n",
+		"[INFO] memberlist: Marking x as failed\n",
+		"no level\n",
+	} {
+		if n, err := w.Write([]byte(line)); n != len(line) || err != nil {
+			t.Fatalf("Write: %d, %v", n, err)
+		}
+	}
+	want := []string{`"level":"debug"`, `"level":"warn"`, `"level":"error"`, `"level":"info"`, `"level":"info"`}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines:\n%s", len(lines), buf.String())
+	}
+	for i, l := range lines {
+		if !strings.Contains(l, want[i]) || !strings.Contains(l, `"from":"memberlist"`) || strings.Contains(l, "[") {
+			t.Errorf("line %d: %s", i, l)
+		}
+	}
 }
