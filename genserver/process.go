@@ -78,18 +78,20 @@ type Process struct {
 	overflow Overflow
 
 	sigPending atomic.Bool
-	// left is how many messages of the batch being worked through are still
-	// to be handled; written by the process for batches of more than one
-	// message only (otherwise it stays 0). taken - left is the number of
-	// messages handled or being handled.
-	left   atomic.Int64
-	reason error // set before done is closed
+	reason     error // set before done is closed
 
 	// Owned by whichever goroutine runs the process.
 	stopping bool
 	stopWhy  error
 	cont     *continuation
 	sender   PID // of the message being handled
+	// left is how many messages of the batch being worked through are still
+	// to be handled; written by the process for batches of more than one
+	// message only (otherwise it stays 0), and read by introspection.
+	// taken - left is the number of messages handled or being handled. It
+	// sits with sender, which the process writes per message too, away from
+	// what senders read (limit, overflow, running): no false sharing.
+	left atomic.Int64
 	// watching holds the monitors this process holds (ref -> target). The
 	// process writes it under mu, so introspection can read it; the process
 	// itself reads it without.
