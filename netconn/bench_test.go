@@ -100,9 +100,10 @@ func BenchmarkStream(b *testing.B) {
 		r := newRawTLS(b)
 		b.ReportAllocs()
 		b.ResetTimer()
-		start := time.Now()
+		start, cpu := time.Now(), startCPU()
 		r.stream(b, b.N, 128)
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
+		cpu.report(b, b.N)
 	})
 	for _, ct := range connTypes {
 		for _, auth := range []Auth{MACs, Signatures} {
@@ -151,7 +152,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 		r := newRawTLS(b)
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu := startCPU()
 		r.pingPong(b, b.N, 128+wire.RecordHeaderSize)
+		cpu.report(b, b.N)
 	})
 	for _, auth := range []Auth{MACs, Signatures} {
 		b.Run(auth.String(), func(b *testing.B) {
@@ -168,12 +171,14 @@ func BenchmarkRoundTrip(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := startCPU()
 			for range b.N {
 				if err := p.cliConn.Send(ctx, env); err != nil {
 					b.Fatal(err)
 				}
 				<-back
 			}
+			cpu.report(b, b.N)
 		})
 	}
 }
@@ -190,7 +195,9 @@ func BenchmarkPayload(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := startCPU()
 			r.stream(b, b.N, size)
+			cpu.report(b, b.N)
 		})
 		for _, auth := range []Auth{MACs, Signatures} {
 			b.Run(fmt.Sprintf("size=%d/%v", size, auth), func(b *testing.B) {
@@ -237,7 +244,7 @@ func benchStream(b *testing.B, auth Auth, size, senders int, tweak func(s, c *Co
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), startCPU()
 	var wg sync.WaitGroup
 	for i := range senders {
 		n := b.N / senders
@@ -261,6 +268,7 @@ func benchStream(b *testing.B, auth Auth, size, senders int, tweak func(s, c *Co
 	}
 	el := time.Since(start)
 	b.StopTimer()
+	cpu.report(b, b.N)
 	b.ReportMetric(float64(b.N)/el.Seconds(), "msg/s")
 	s := p.cliConn.Stats()
 	b.ReportMetric(float64(s.EnvelopesOut)/float64(max(s.FramesOut, 1)), "env/frame")
@@ -292,7 +300,7 @@ func BenchmarkCallers(b *testing.B) {
 				ctx := context.Background()
 				b.ReportAllocs()
 				b.ResetTimer()
-				start := time.Now()
+				start, cpu := time.Now(), startCPU()
 				var wg sync.WaitGroup
 				for i := range n {
 					calls := b.N / n
@@ -313,6 +321,7 @@ func BenchmarkCallers(b *testing.B) {
 				wg.Wait()
 				el := time.Since(start)
 				b.StopTimer()
+				cpu.report(b, b.N)
 				b.ReportMetric(float64(b.N)/el.Seconds(), "calls/s")
 				s := p.cliConn.Stats()
 				b.ReportMetric(float64(s.EnvelopesOut)/float64(max(s.FramesOut, 1)), "env/frame")

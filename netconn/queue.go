@@ -24,6 +24,7 @@ type sendQueue struct {
 	open     bool // the last batch may take more records
 	limit    int  // soft bound on len(buf)
 	frameMax int  // longest frame the peer accepts
+	batchMax int  // longest batch frame with more than one record: min(frameMax, maxBatchFrame)
 	tagSize  int
 	closed   bool
 	held     bool          // the reader is delivering a batch: wake the writer after it
@@ -44,6 +45,7 @@ type queuedBatch struct {
 func (q *sendQueue) init(limit, frameMax, tagSize int) {
 	q.limit = limit
 	q.frameMax = frameMax
+	q.batchMax = min(frameMax, maxBatchFrame)
 	q.tagSize = tagSize
 	q.kick = make(chan struct{}, 1)
 }
@@ -149,8 +151,15 @@ func (q *sendQueue) extends(src keyholder.Address, need int) bool {
 	b := &q.batches[len(q.batches)-1]
 	// Frame length after: what is there, minus the length field, plus the
 	// record and the tag.
-	return b.src == src && len(q.buf)-b.off-4+need+q.tagSize <= q.frameMax
+	return b.src == src && len(q.buf)-b.off-4+need+q.tagSize <= q.batchMax
 }
+
+// maxBatchFrame bounds the frames that batching makes (a record longer than
+// that still goes, alone in its frame, up to the peer's limit): a peer
+// checks and delivers a frame only once it has all of it, so frames of a
+// quarter MiB let it work on one while the next is sealed and sent, and
+// still spread one tag over a thousand small envelopes.
+const maxBatchFrame = 256 << 10
 
 // finishOpen closes the open batch, if any. q.mu must be held.
 func (q *sendQueue) finishOpen() {

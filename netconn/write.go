@@ -48,9 +48,23 @@ func (c *Conn) writeLoop() error {
 		if pong {
 			ctrl = wire.AppendPong(ctrl, pongData)
 		}
-		var sealed int
-		buf, sealed, auth = c.seal(buf, batches, auth)
-		out := append(buf, ctrl...)
+		timeout := c.cfg.IdleTimeout
+		if stopping {
+			timeout = c.cfg.HandshakeTimeout
+		}
+		var (
+			tail   []byte
+			sealed int
+			err    error
+		)
+		tail, sealed, auth, err = c.sealWrite(buf, batches, auth, timeout)
+		if err != nil {
+			if stopping {
+				return nil
+			}
+			return err
+		}
+		out := append(tail, ctrl...)
 		frames := sealed + countFrames(ctrl)
 		if stopping {
 			if g := c.goAway.Load(); g != nil {
@@ -65,8 +79,58 @@ func (c *Conn) writeLoop() error {
 				return err
 			}
 		}
-		spare, spareB = out, batches
+		spare, spareB = buf[:0], batches
 	}
+}
+
+// writeChunk is how many sealed bytes the writer lets accumulate before it
+// writes them, so that the peer can check and deliver the first frames of a
+// large take while the next ones are being sealed.
+const writeChunk = 64 << 10
+
+// sealWrite seals the batches in buf as seal does, writing the sealed frames
+// as they reach writeChunk bytes. It returns what is sealed but not yet
+// written (a tail of buf, which the caller may append to) and how many
+// frames it holds.
+func (c *Conn) sealWrite(buf []byte, batches []queuedBatch, auth []byte, timeout time.Duration) (tail []byte, frames int, _ []byte, err error) {
+	w, done := 0, 0 // buf[:w] is sealed, buf[:done] written
+	for i := range batches {
+		end := len(buf)
+		if i+1 < len(batches) {
+			end = batches[i+1].off
+		}
+		var ok bool
+		if auth, ok = c.sealOne(buf[batches[i].off:end], &batches[i], auth); !ok {
+			continue
+		}
+		if w != batches[i].off {
+			copy(buf[w:], buf[batches[i].off:end]) // close the gap of a dropped batch
+		}
+		w += end - batches[i].off
+		frames++
+		if w-done >= writeChunk && i+1 < len(batches) {
+			if err := c.write(buf[done:w], frames, timeout); err != nil {
+				return nil, 0, auth, err
+			}
+			done, frames = w, 0
+		}
+	}
+	return buf[done:w], frames, auth, nil
+}
+
+// sealOne numbers and authenticates one batch frame. It reports false, and
+// counts the envelopes as dropped, if the keyholder will not authenticate
+// them.
+func (c *Conn) sealOne(frame []byte, b *queuedBatch, auth []byte) ([]byte, bool) {
+	wire.SetBatchSeq(frame, c.guard.nextSeq(b.src, b.count))
+	auth = wire.AppendAuthMessage(auth[:0], c.mode, &c.router, &c.peer, wire.BatchSigned(frame, c.tagSize))
+	if err := c.tag(b.src, auth, wire.BatchTag(frame, c.tagSize)); err != nil {
+		c.stats.droppedSend.Add(uint64(b.count))
+		c.log.Warn().Err(err).Str("src", b.src.String()).Int("envelopes", b.count).Msg("cannot authenticate; envelopes dropped")
+		return auth, false
+	}
+	c.stats.envelopesOut.Add(uint64(b.count))
+	return auth, true
 }
 
 func countFrames(ctrl []byte) int {
@@ -109,14 +173,10 @@ func (c *Conn) seal(buf []byte, batches []queuedBatch, auth []byte) ([]byte, int
 			end = batches[i+1].off
 		}
 		frame := buf[b.off:end]
-		wire.SetBatchSeq(frame, c.guard.nextSeq(b.src, b.count))
-		auth = wire.AppendAuthMessage(auth[:0], c.mode, &c.router, &c.peer, wire.BatchSigned(frame, c.tagSize))
-		if err := c.tag(b.src, auth, wire.BatchTag(frame, c.tagSize)); err != nil {
-			c.stats.droppedSend.Add(uint64(b.count))
-			c.log.Warn().Err(err).Str("src", b.src.String()).Int("envelopes", b.count).Msg("cannot authenticate; envelopes dropped")
+		var ok bool
+		if auth, ok = c.sealOne(frame, b, auth); !ok {
 			continue
 		}
-		c.stats.envelopesOut.Add(uint64(b.count))
 		if w != b.off {
 			copy(buf[w:], frame)
 		}
