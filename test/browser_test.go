@@ -92,6 +92,7 @@ func TestBrowserObserver(t *testing.T) {
 	pollJS("the tree shows flaky's restart",
 		`(() => { const r = document.querySelector('#tree li[data-child="flaky"] .restarts'); return !!r && r.textContent.includes("1"); })()`)
 	poll("the slow engine's mailbox shows 5", mailboxIs(5))
+	pollJS("the node is ready: its peer is connected", `document.querySelector("#ready").textContent === "ready"`)
 	pollJS("the summary counts the queued messages",
 		`Number(document.querySelector("#sum-maxmailbox").textContent) >= 5 && Number(document.querySelector("#sum-mailbox").textContent.replaceAll(",", "")) >= 5`)
 

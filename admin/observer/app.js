@@ -287,6 +287,17 @@ function renderHistory() {
   $("#sum-delivered-rate").textContent = r.length ? `${Math.round(r[r.length - 1]).toLocaleString("en-US")}/s` : "";
 }
 
+// ---- readiness: /readyz, as a load balancer sees it
+
+async function refreshReady() {
+  const r = await fetch("../readyz", { cache: "no-store" });
+  const text = (await r.text()).trim();
+  const badge = $("#ready");
+  badge.textContent = r.ok ? "ready" : "not ready";
+  badge.title = text;
+  badge.className = "ready " + (r.ok ? "yes" : "no");
+}
+
 // ---- refresh loop
 
 async function refresh() {
@@ -308,6 +319,7 @@ async function refresh() {
     renderTree(tree);
     renderConnections(conns);
     await refreshDetail();
+    await refreshReady();
     view.refreshes++;
     document.body.dataset.refreshes = view.refreshes;
     $("#status").textContent = "updated " + new Date().toLocaleTimeString();
