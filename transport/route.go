@@ -320,6 +320,17 @@ func (t *Transport) proxyDied(engine keyholder.Address, pid genserver.PID) {
 // stopProxy stops a proxy off the caller's goroutine, then tells
 // OnForget (unless quiet: a proxy nobody learned).
 func (t *Transport) stopProxy(engine keyholder.Address, pid genserver.PID, quiet bool, reason error) {
+	finish := t.prepareStop(engine)
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		finish(pid, quiet, reason)
+	}()
+}
+
+// prepareStop marks engine's proxy as on its way out and drops its
+// subscription; the function it returns stops the process and notifies.
+func (t *Transport) prepareStop(engine keyholder.Address) func(pid genserver.PID, quiet bool, reason error) {
 	gone := make(chan struct{})
 	t.mu.Lock()
 	t.stopping[engine] = gone
@@ -329,9 +340,7 @@ func (t *Transport) stopProxy(engine keyholder.Address, pid genserver.PID, quiet
 	if sub != nil && t.cfg.Broker != nil {
 		_ = t.cfg.Broker.Unsubscribe(sub.id)
 	}
-	t.wg.Add(1)
-	go func() {
-		defer t.wg.Done()
+	return func(pid genserver.PID, quiet bool, reason error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = t.sys.StopProcess(ctx, pid, &ForeignExit{Engine: engine, Reason: reason})
 		cancel()
@@ -342,15 +351,16 @@ func (t *Transport) stopProxy(engine keyholder.Address, pid genserver.PID, quiet
 		t.mu.Unlock()
 		close(gone)
 		if !quiet {
-			t.log.Info().Stringer("engine", engine).Msg("forgot engine")
+			t.log.Debug().Stringer("engine", engine).Msg("forgot engine")
 			if t.cfg.OnForget != nil {
 				t.cfg.OnForget(engine)
 			}
 		}
-	}()
+	}
 }
 
-// stopProxies stops every proxy at shutdown and waits for them.
+// stopProxies stops every proxy at shutdown and waits for them: a few
+// workers, not a goroutine per proxy (a node may have 100,000).
 func (t *Transport) stopProxies() {
 	t.mu.Lock()
 	var acts []action
@@ -358,7 +368,22 @@ func (t *Transport) stopProxies() {
 		acts = t.core.removeProxy(acts, e, px, ErrNoConnection)
 	}
 	t.mu.Unlock()
-	t.exec(acts)
+	work := make(chan *action)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for a := range work {
+				t.prepareStop(a.engine)(a.pid, false, a.err)
+			}
+		})
+	}
+	for i := range acts {
+		if acts[i].kind == actStopProxy {
+			work <- &acts[i]
+		}
+	}
+	close(work)
+	wg.Wait()
 	t.wg.Wait()
 }
 
