@@ -5,13 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 
 	"github.com/enginekit/enginekit/internal/bench"
 )
 
 // The bench suite lives in internal/bench; this is its command line.
 
-const benchSynopsis = `bench [-quick] [-json] [-run REGEXP] [-rounds N] [-round-time D] [-timeout D]
+const benchSynopsis = `bench [-quick] [-json] [-run REGEXP] [-rounds N] [-round-time D] [-timeout D] [-cpuprofile FILE]
 
 Measures the performance figures of issue 13 (and docs/design.md) and, in the
 same run, the physical limits of this machine they are compared with, then
@@ -89,8 +91,23 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.Rounds, "rounds", 0, "measured rounds per figure (default 5; 3 with -quick)")
 	fs.DurationVar(&o.RoundTime, "round-time", 0, "minimum `duration` of a round (default 250ms; 2ms with -quick)")
 	fs.DurationVar(&o.Timeout, "timeout", 0, "bound on each figure, set-up included (default 3m; 1m with -quick)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file`, for go tool pprof\n(with -run, of the figures it selects: where their time goes)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	err := bench.Run(ctx, o, stdout)
 	if errors.Is(err, bench.ErrBadOptions) {
