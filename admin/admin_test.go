@@ -292,6 +292,10 @@ func TestAPIProcesses(t *testing.T) {
 		t.Errorf("w1 = %+v, want child app/workers/w1", w)
 	}
 
+	if st, err := c.Stats(ctx); err != nil || st.Mailboxes.Max != 5 || st.Mailboxes.MaxChild != "app/blocker" || st.Mailboxes.MaxName != "blocker" {
+		t.Errorf("stats mailboxes = %+v, %v", st.Mailboxes, err)
+	}
+
 	// Narrowed on the server: a filter, an order, a limit.
 	top, err := c.Processes(ctx, admin.ProcessQuery{Sort: "mailbox", Limit: 1})
 	if err != nil || len(top.Processes) != 1 || top.Processes[0].Name != "blocker" || top.Total != len(doc.Processes) {
@@ -391,7 +395,7 @@ func TestAPITreeConnectionsStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stats.Processes["total"] < 3 || stats.Transport == nil || stats.Network["frames_in"] == 0 {
+	if stats.Processes["total"] < 3 || stats.Transport == nil || stats.Network["frames_in"] == 0 || stats.Mailboxes.Max != 0 {
 		t.Errorf("stats = %+v", stats)
 	}
 	for _, cause := range []string{"transport_not_router", "transport_bad_proof", "transport_queue_full", "netconn_auth", "netconn_replay"} {

@@ -355,6 +355,7 @@ func (src Source) stats() Stats {
 	doc := Stats{Time: time.Now(), Processes: map[string]int{"total": 0}, Drops: map[string]uint64{}}
 	if sys := src.System; sys != nil {
 		doc.System = sys.Name()
+		var maxPID genserver.PID
 		for _, pi := range sys.Processes() {
 			doc.Processes["total"]++
 			doc.Processes[pi.Status.String()]++
@@ -363,7 +364,11 @@ func (src Source) stats() Stats {
 				doc.Mailboxes.Max = pi.MailboxLen
 				doc.Mailboxes.MaxPID = pi.PID.String()
 				doc.Mailboxes.MaxName = pi.Name
+				maxPID = pi.PID
 			}
+		}
+		if !maxPID.IsZero() {
+			doc.Mailboxes.MaxChild = src.childIDs()[maxPID]
 		}
 	}
 	for _, s := range src.Supervisors {

@@ -113,6 +113,8 @@ type MailboxSummary struct {
 	Max     int    `json:"max"`     // the longest mailbox
 	MaxPID  string `json:"max_pid"` // whose it is
 	MaxName string `json:"max_name,omitempty"`
+	// MaxChild is its supervisor child path, when it has one.
+	MaxChild string `json:"max_child,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as a string ("1.5s")

@@ -223,7 +223,7 @@ function renderStats(doc) {
   $("#sum-processes").textContent = fmtInt(procs.total);
   $("#sum-mailbox").textContent = fmtInt(doc.mailboxes.total);
   $("#sum-maxmailbox").textContent = fmtInt(doc.mailboxes.max);
-  $("#sum-maxwho").textContent = doc.mailboxes.max ? short(doc.mailboxes.max_name || doc.mailboxes.max_pid) : "";
+  $("#sum-maxwho").textContent = doc.mailboxes.max ? (doc.mailboxes.max_child || short(doc.mailboxes.max_name || doc.mailboxes.max_pid)) : "";
   $("#sum-restarts").textContent = fmtInt(doc.restarts);
   $("#sum-delivered").textContent = doc.transport ? fmtInt(doc.transport.delivered) : "–";
   const drops = Object.entries(doc.drops || {}).sort(([a], [b]) => a.localeCompare(b));

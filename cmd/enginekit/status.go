@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -86,7 +87,7 @@ func printStatus(w io.Writer, doc statusDoc) {
 	mb := st.Mailboxes
 	fmt.Fprintf(w, "mailboxes %d messages queued", mb.Total)
 	if mb.Max > 0 {
-		fmt.Fprintf(w, ", the longest %d at %s %s", mb.Max, mb.MaxPID, shortAddr(mb.MaxName))
+		fmt.Fprintf(w, ", the longest %d at %s %s", mb.Max, mb.MaxPID, cmp.Or(mb.MaxChild, shortAddr(mb.MaxName)))
 	}
 	fmt.Fprintln(w)
 
