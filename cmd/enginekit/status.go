@@ -148,7 +148,15 @@ func printStatus(w io.Writer, doc statusDoc) {
 		fmt.Fprintln(w, d)
 	}
 	if len(zero) > 0 {
-		fmt.Fprintf(w, "  at 0: %s\n", strings.Join(zero, " "))
+		line := "  at 0:"
+		for _, z := range zero { // wrapped at 100 columns
+			if len(line)+1+len(z) > 100 {
+				fmt.Fprintln(w, line)
+				line = "       "
+			}
+			line += " " + z
+		}
+		fmt.Fprintln(w, line)
 	}
 }
 
