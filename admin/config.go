@@ -75,8 +75,8 @@ type Config struct {
 	StateTimeout time.Duration
 
 	// MaxProcessSeries bounds the processes exported one by one in
-	// /metrics (named processes only, those with the longest mailboxes
-	// first); every process is counted in the aggregates. It keeps the
+	// /metrics (supervisor children and named processes, those with the
+	// longest mailboxes first); every process is counted in the aggregates. It keeps the
 	// number of series bounded however many processes a node runs.
 	// Default 200; negative exports none one by one.
 	MaxProcessSeries int
