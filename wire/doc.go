@@ -34,21 +34,13 @@
 //
 // # Payloads
 //
-// A Registry maps Go types to names, once, at start-up:
-//
-//	reg, err := wire.NewRegistry(wire.Limits{})
-//	err = wire.Register[counter.Inc](reg, "counter.inc")
-//	b, err := reg.Marshal(counter.Inc{By: 2})   // CBOR ["counter.inc", {...}]
-//	v, err := reg.Unmarshal(b)                  // counter.Inc{By: 2}
-//
-// Payloads are deterministic CBOR (RFC 8949 core deterministic encoding,
-// github.com/fxamacker/cbor/v2), readable from other languages. Unmarshal
-// decodes within explicit Limits (total size, nesting, array and map
-// lengths); an unknown name, an oversize payload or bad CBOR is an error for
-// that payload, never a panic. There is no global registry: each node (or
-// test) makes its own. A type's name is whatever it is registered under,
-// never derived from the Go type, so peers in other languages can use the
-// same names (spec.md, "Type names").
+// An envelope's Payload is opaque bytes here. What they hold, the
+// deterministic CBOR array [name, value], the names applications register
+// for their types and the limits a decoder applies, is package payload's
+// (github.com/enginekit/enginekit/payload), which sits below wire; the
+// Registry, Register, Limits and the payload errors that used to live here
+// are deprecated names for that package's (registry.go). The byte format of
+// payloads and type names stays specified in spec.md, "Payloads".
 //
 // # Golden vectors
 //

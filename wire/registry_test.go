@@ -1,16 +1,15 @@
 package wire_test
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
-	"reflect"
-	"strings"
-	"sync"
 	"testing"
 
+	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/wire"
 )
+
+// The registry's own tests are in package payload. Inc, Tree and
+// newRegistry stay here for the benchmarks and fuzz targets of this package.
 
 type Inc struct {
 	By   int
@@ -21,222 +20,55 @@ type Tree struct {
 	Kids []*Tree `cbor:"k"`
 }
 
-func newRegistry(t testing.TB, l wire.Limits) *wire.Registry {
+func newRegistry(t testing.TB, l payload.Limits) *payload.Registry {
 	t.Helper()
-	r, err := wire.NewRegistry(l)
+	r, err := payload.NewRegistry(l)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-func TestRegistryRoundTrip(t *testing.T) {
-	r := newRegistry(t, wire.Limits{})
-	if err := wire.Register[Inc](r, "counter.inc"); err != nil {
-		t.Fatal(err)
+// payload.DefaultMaxSize is spelled out in package payload, below wire; it
+// must stay what one default frame carries.
+func TestDefaultMaxPayloadIsPayloadDefault(t *testing.T) {
+	if wire.DefaultMaxPayload != payload.DefaultMaxSize {
+		t.Fatalf("wire.DefaultMaxPayload %d, payload.DefaultMaxSize %d", wire.DefaultMaxPayload, payload.DefaultMaxSize)
 	}
-	if err := wire.Register[*Tree](r, "tree"); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range []any{
-		nil, true, 42, int64(-7), uint64(1 << 63), 3.5, "héllo", []byte{1, 2, 3},
-		Inc{By: 2, Note: "x"}, Inc{}, &Tree{Kids: []*Tree{{}, {}}},
-	} {
-		b, err := r.Marshal(v)
-		if err != nil {
-			t.Fatalf("%#v: %v", v, err)
-		}
-		got, err := r.Unmarshal(b)
-		if err != nil {
-			t.Fatalf("%#v: %v", v, err)
-		}
-		if !reflect.DeepEqual(got, v) {
-			t.Fatalf("got %#v, want %#v", got, v)
-		}
-	}
-	// A pointer to a registered value type encodes the value.
-	b, err := r.Marshal(&Inc{By: 5})
+}
+
+// The deprecated names in wire are the payload package's, not copies.
+func TestRegistryForwarding(t *testing.T) {
+	r, err := wire.NewRegistry(wire.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := r.Unmarshal(b); got != (Inc{By: 5}) {
-		t.Fatalf("%#v", got)
-	}
-	if _, err := r.Marshal((*Inc)(nil)); !errors.Is(err, wire.ErrUnregisteredType) {
-		t.Fatal(err)
-	}
-}
-
-func TestRegistryEncoding(t *testing.T) {
-	r := newRegistry(t, wire.Limits{})
-	_ = wire.Register[map[string]int](r, "m")
-	b, _ := r.Marshal(5)
-	if !bytes.Equal(b, []byte{0x82, 0x63, 'i', 'n', 't', 0x05}) {
-		t.Fatalf("%x", b)
-	}
-	b, _ = r.Marshal(nil)
-	if !bytes.Equal(b, []byte{0x82, 0x63, 'n', 'i', 'l', 0xf6}) {
-		t.Fatalf("%x", b)
-	}
-	// Deterministic: map keys sorted whatever the iteration order.
-	m := map[string]int{}
-	for i := range 50 {
-		m[fmt.Sprint("k", i)] = i
-	}
-	first, _ := r.Marshal(m)
-	for range 20 {
-		if again, _ := r.Marshal(m); !bytes.Equal(again, first) {
-			t.Fatal("encoding is not deterministic")
-		}
-	}
-	// AppendMarshal appends.
-	b, err := r.AppendMarshal([]byte("ab"), "c")
-	if err != nil || !bytes.HasPrefix(b, []byte("ab\x82")) {
-		t.Fatalf("%x %v", b, err)
-	}
-	long := strings.Repeat("n", 100)
-	_ = wire.Register[Tree](r, long)
-	b, _ = r.Marshal(Tree{})
-	if b[1] != 0x78 || b[2] != 100 {
-		t.Fatalf("%x", b[:3])
-	}
-	if v, err := r.Unmarshal(b); err != nil || !reflect.DeepEqual(v, Tree{}) {
-		t.Fatal(v, err)
-	}
-}
-
-func TestRegisterErrors(t *testing.T) {
-	r := newRegistry(t, wire.Limits{})
+	var _ *payload.Registry = r
 	if err := wire.Register[Inc](r, "inc"); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		err  error
-		want error
-	}{
-		{wire.Register[Inc](r, "inc2"), wire.ErrDuplicateType},
-		{wire.Register[Tree](r, "inc"), wire.ErrDuplicateName},
-		{wire.Register[Tree](r, "string"), wire.ErrDuplicateName},
-		{wire.Register[Tree](r, "nil"), wire.ErrDuplicateName},
-		{wire.Register[string](r, "text"), wire.ErrDuplicateType},
-		{wire.Register[Tree](r, ""), wire.ErrBadName},
-		{wire.Register[Tree](r, strings.Repeat("x", wire.MaxTypeName+1)), wire.ErrBadName},
-		{wire.Register[Tree](r, "\xff"), wire.ErrBadName},
-		{wire.Register[any](r, "any"), wire.ErrBadName},
-		{wire.Register[fmt.Stringer](r, "stringer"), wire.ErrBadName},
+	if err := payload.Register[Inc](r, "inc2"); !errors.Is(err, wire.ErrDuplicateType) || !errors.Is(err, payload.ErrDuplicateType) {
+		t.Fatal(err)
+	}
+	if _, err := r.Unmarshal([]byte{0x82, 0x61, 'x', 0x01}); !errors.Is(err, wire.ErrUnknownType) {
+		t.Fatal(err)
+	}
+	if wire.DefaultLimits() != payload.DefaultLimits() || wire.MaxTypeName != payload.MaxTypeName {
+		t.Fatal("limits differ")
+	}
+	for _, pair := range [][2]error{
+		{wire.ErrUnknownType, payload.ErrUnknownType},
+		{wire.ErrUnregisteredType, payload.ErrUnregisteredType},
+		{wire.ErrPayloadTooLarge, payload.ErrPayloadTooLarge},
+		{wire.ErrPayloadLimits, payload.ErrPayloadLimits},
+		{wire.ErrMalformedPayload, payload.ErrMalformedPayload},
+		{wire.ErrDuplicateName, payload.ErrDuplicateName},
+		{wire.ErrDuplicateType, payload.ErrDuplicateType},
+		{wire.ErrBadName, payload.ErrBadName},
+		{wire.ErrBadLimits, payload.ErrBadLimits},
 	} {
-		if !errors.Is(tc.err, tc.want) {
-			t.Errorf("got %v, want %v", tc.err, tc.want)
+		if pair[0] != pair[1] {
+			t.Errorf("%v is not %v", pair[0], pair[1])
 		}
 	}
-	if _, err := r.Marshal(struct{}{}); !errors.Is(err, wire.ErrUnregisteredType) {
-		t.Fatal(err)
-	}
-	if _, err := r.Marshal(int32(1)); !errors.Is(err, wire.ErrUnregisteredType) {
-		t.Fatal(err)
-	}
-	if _, err := wire.NewRegistry(wire.Limits{MaxNestedLevels: 2}); !errors.Is(err, wire.ErrBadLimits) {
-		t.Fatal(err)
-	}
-	if _, err := wire.NewRegistry(wire.Limits{MaxSize: -1}); !errors.Is(err, wire.ErrBadLimits) {
-		t.Fatal(err)
-	}
-	if got := len(r.Names()); got != 9 {
-		t.Fatalf("%d names", got)
-	}
-}
-
-// cborArray returns the head of a definite CBOR array of n items.
-func cborArray(n int) []byte {
-	switch {
-	case n < 24:
-		return []byte{0x80 | byte(n)}
-	case n < 256:
-		return []byte{0x98, byte(n)}
-	case n < 65536:
-		return []byte{0x99, byte(n >> 8), byte(n)}
-	}
-	return []byte{0x9a, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
-}
-
-func TestUnmarshalErrors(t *testing.T) {
-	r := newRegistry(t, wire.Limits{MaxSize: 4096, MaxNestedLevels: 4, MaxArrayElements: 16, MaxMapPairs: 16})
-	_ = wire.Register[Inc](r, "inc")
-	_ = wire.Register[[]any](r, "list")
-	_ = wire.Register[map[string]int](r, "map")
-	_ = wire.Register[*Tree](r, "tree")
-	prefix := func(name string) []byte { return append([]byte{0x82, 0x60 | byte(len(name))}, name...) }
-	nest := func(levels int) []byte {
-		b := prefix("list")
-		for range levels {
-			b = append(b, 0x81)
-		}
-		return append(b, 0x01)
-	}
-	bigMap := append(prefix("map"), 0xb1) // map(17)
-	for i := range 17 {
-		bigMap = append(bigMap, 0x61, byte('a'+i), 0x01)
-	}
-	for _, tc := range []struct {
-		name string
-		in   []byte
-		want error
-	}{
-		{"empty", nil, wire.ErrMalformedPayload},
-		{"not array", []byte{0x01}, wire.ErrMalformedPayload},
-		{"array of 3", []byte{0x83, 0x61, 'a', 0x01, 0x01}, wire.ErrMalformedPayload},
-		{"name not text", []byte{0x82, 0x41, 'a', 0x01}, wire.ErrMalformedPayload},
-		{"empty name", []byte{0x82, 0x60, 0x01}, wire.ErrMalformedPayload},
-		{"name truncated", []byte{0x82, 0x65, 'a'}, wire.ErrMalformedPayload},
-		{"indefinite name", []byte{0x82, 0x7f, 0x61, 'a', 0xff, 0x01}, wire.ErrMalformedPayload},
-		{"non-shortest name", []byte{0x82, 0x78, 0x03, 'i', 'n', 't', 0x01}, wire.ErrMalformedPayload},
-		{"unknown", append(prefix("nope"), 0x01), wire.ErrUnknownType},
-		{"no value", prefix("int"), wire.ErrMalformedPayload},
-		{"trailing", append(prefix("int"), 0x01, 0x01), wire.ErrMalformedPayload},
-		{"wrong shape", append(prefix("inc"), 0x61, 'x'), wire.ErrMalformedPayload},
-		{"int overflow", append(prefix("int64"), 0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), wire.ErrMalformedPayload},
-		{"bad utf8", append(prefix("string"), 0x61, 0xff), wire.ErrMalformedPayload},
-		{"indefinite value", append(prefix("list"), 0x9f, 0x01, 0xff), wire.ErrMalformedPayload},
-		{"nil not null", append(prefix("nil"), 0x01), wire.ErrMalformedPayload},
-		{"too large", append(prefix("bytes"), append([]byte{0x59, 0x10, 0x00}, make([]byte, 4096)...)...), wire.ErrPayloadTooLarge},
-		{"nested", nest(5), wire.ErrPayloadLimits},
-		{"array", append(append(prefix("list"), cborArray(17)...), make([]byte, 17)...), wire.ErrPayloadLimits},
-		{"array claims more than sent", append(prefix("list"), cborArray(1<<30)...), wire.ErrPayloadLimits},
-		{"map", bigMap, wire.ErrPayloadLimits},
-		{"dup keys", append(prefix("map"), 0xa2, 0x61, 'a', 0x01, 0x61, 'a', 0x02), wire.ErrMalformedPayload},
-		{"bytes claims 4GB", append(prefix("bytes"), 0x5a, 0xff, 0xff, 0xff, 0xff), wire.ErrMalformedPayload},
-	} {
-		v, err := r.Unmarshal(tc.in)
-		if !errors.Is(err, tc.want) {
-			t.Errorf("%s: got %v, %v; want %v", tc.name, v, err, tc.want)
-		}
-	}
-	if v, err := r.Unmarshal(nest(3)); err != nil {
-		t.Fatalf("3 levels: %v %v", v, err)
-	}
-}
-
-func TestRegistryConcurrent(t *testing.T) {
-	r := newRegistry(t, wire.Limits{})
-	var wg sync.WaitGroup
-	for i := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			switch i % 2 {
-			case 0:
-				type T[N any] struct{ A int }
-				_ = wire.Register[T[int]](r, fmt.Sprint("t", i))
-			default:
-				for range 100 {
-					b, _ := r.Marshal("x")
-					if v, err := r.Unmarshal(b); err != nil || v != "x" {
-						t.Error(v, err)
-						return
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
 }

@@ -1,0 +1,30 @@
+package payload_test
+
+import (
+	"testing"
+
+	"github.com/enginekit/enginekit/payload"
+)
+
+func BenchmarkMarshal(b *testing.B) {
+	r := newRegistry(b, payload.Limits{})
+	_ = payload.Register[Inc](r, "inc")
+	v := Inc{By: 5, Note: "hello"}
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _ = r.AppendMarshal(buf[:0], v)
+	}
+}
+
+func BenchmarkUnmarshal(b *testing.B) {
+	r := newRegistry(b, payload.Limits{})
+	_ = payload.Register[Inc](r, "inc")
+	p, _ := r.Marshal(Inc{By: 5, Note: "hello"})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Unmarshal(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

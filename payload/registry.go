@@ -1,0 +1,345 @@
+package payload
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Limits bound what Registry.Unmarshal accepts, so a payload from an
+// untrusted peer costs a bounded amount of memory and time. Zero fields get
+// the defaults in DefaultLimits.
+//
+// Decoding n bytes of CBOR can allocate more than n bytes of Go values (an
+// array of small integers decoded into []any takes about 16 bytes per input
+// byte), so MaxSize bounds memory only up to that factor.
+type Limits struct {
+	// MaxSize is the largest payload, in bytes. Default DefaultMaxSize.
+	MaxSize int
+	// MaxNestedLevels bounds the nesting of arrays, maps and tags in the
+	// value: default 16, range [4, 65535].
+	MaxNestedLevels int
+	// MaxArrayElements bounds the length of any array: default 65536,
+	// range [16, 2147483647].
+	MaxArrayElements int
+	// MaxMapPairs bounds the size of any map: default 65536, range [16,
+	// 2147483647].
+	MaxMapPairs int
+}
+
+// DefaultMaxSize is the default Limits.MaxSize: 1 MiB + 64 KiB − 163 bytes,
+// what one frame of the wire format's default size carries (it equals
+// wire.DefaultMaxPayload, which a test in package wire keeps true), so a
+// 1 MiB value plus its encoding crosses with the default limits. It is
+// spelled out here because the wire format sits above this package.
+const DefaultMaxSize = 1<<20 + 64<<10 - 163
+
+// DefaultLimits returns the limits used for zero fields of Limits.
+func DefaultLimits() Limits {
+	return Limits{MaxSize: DefaultMaxSize, MaxNestedLevels: 16, MaxArrayElements: 1 << 16, MaxMapPairs: 1 << 16}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxSize == 0 {
+		l.MaxSize = d.MaxSize
+	}
+	if l.MaxNestedLevels == 0 {
+		l.MaxNestedLevels = d.MaxNestedLevels
+	}
+	if l.MaxArrayElements == 0 {
+		l.MaxArrayElements = d.MaxArrayElements
+	}
+	if l.MaxMapPairs == 0 {
+		l.MaxMapPairs = d.MaxMapPairs
+	}
+	return l
+}
+
+// MaxTypeName is the longest type name, in bytes.
+const MaxTypeName = 128
+
+// Registry maps Go types to the names their values travel under, and back.
+// A payload is the deterministic CBOR encoding of the two-element array
+// [name, value] (wire/spec.md, "Payloads").
+//
+// A new Registry knows the built-in names below; more are added with
+// Register. Registering is meant to happen once, at start-up, but is safe
+// at any time; Marshal and Unmarshal are lock-free and safe for concurrent
+// use.
+//
+//	name      Go type   notes
+//	nil       nil       Marshal(nil); value is CBOR null
+//	bool      bool
+//	int       int
+//	int64     int64
+//	uint64    uint64
+//	float64   float64
+//	string    string
+//	bytes     []byte
+//
+// Generic containers such as map[string]any are deliberately not built in:
+// they let a peer choose the shape of what we decode. Register them
+// explicitly if you want them; Limits still apply.
+type Registry struct {
+	limits Limits
+	enc    cbor.UserBufferEncMode
+	dec    cbor.DecMode
+
+	mu  sync.Mutex // serialises Register; readers use tab
+	tab atomic.Pointer[regTables]
+}
+
+type regTables struct {
+	byName map[string]*regType
+	byType map[reflect.Type]*regType
+}
+
+type regType struct {
+	name   string
+	typ    reflect.Type
+	prefix []byte // CBOR array header and name, ready to append
+	decode func(dm cbor.DecMode, b []byte) (any, error)
+}
+
+// NewRegistry returns a Registry that decodes within l (zero fields take
+// defaults) and knows the built-in names.
+func NewRegistry(l Limits) (*Registry, error) {
+	l = l.withDefaults()
+	if l.MaxSize < 1 {
+		return nil, fmt.Errorf("%w: MaxSize %d", ErrBadLimits, l.MaxSize)
+	}
+	enc, err := cbor.CoreDetEncOptions().UserBufferEncMode()
+	if err != nil {
+		return nil, fmt.Errorf("payload: cbor encoder: %w", err)
+	}
+	dec, err := cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:  l.MaxNestedLevels,
+		MaxArrayElements: l.MaxArrayElements,
+		MaxMapPairs:      l.MaxMapPairs,
+		IndefLength:      cbor.IndefLengthForbidden,
+		UTF8:             cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadLimits, err)
+	}
+	r := &Registry{limits: l, enc: enc, dec: dec}
+	r.tab.Store(&regTables{byName: map[string]*regType{}, byType: map[reflect.Type]*regType{}})
+	for _, err := range []error{
+		Register[bool](r, "bool"),
+		Register[int](r, "int"),
+		Register[int64](r, "int64"),
+		Register[uint64](r, "uint64"),
+		Register[float64](r, "float64"),
+		Register[string](r, "string"),
+		Register[[]byte](r, "bytes"),
+		r.add(&regType{name: nilName, decode: decodeNil}),
+	} {
+		if err != nil {
+			return nil, err // cannot happen: the names are distinct
+		}
+	}
+	return r, nil
+}
+
+const nilName = "nil"
+
+func decodeNil(dm cbor.DecMode, b []byte) (any, error) {
+	var v any
+	if err := dm.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	if v != nil {
+		return nil, errors.New("value of nil is not null")
+	}
+	return nil, nil
+}
+
+// Limits returns the decode limits of r.
+func (r *Registry) Limits() Limits { return r.limits }
+
+// Register makes values of type T travel under name. Registering a name or
+// a type twice is an error (ErrDuplicateName, ErrDuplicateType), and so is a
+// name that is empty, longer than MaxTypeName bytes or not UTF-8 (ErrBadName).
+//
+// Unmarshal returns values of exactly type T: register a struct type to get
+// struct values, a pointer type to get pointers. Marshal also accepts a
+// pointer to a registered non-pointer type and encodes what it points to.
+func Register[T any](r *Registry, name string) error {
+	typ := reflect.TypeFor[T]()
+	return r.add(&regType{
+		name: name,
+		typ:  typ,
+		decode: func(dm cbor.DecMode, b []byte) (any, error) {
+			var v T
+			if err := dm.Unmarshal(b, &v); err != nil {
+				return nil, err
+			}
+			return v, nil
+		},
+	})
+}
+
+func (r *Registry) add(rt *regType) error {
+	if rt.name == "" || len(rt.name) > MaxTypeName || !utf8.ValidString(rt.name) {
+		return fmt.Errorf("%w: %q", ErrBadName, truncateUTF8(rt.name, MaxTypeName))
+	}
+	if rt.typ != nil && rt.typ.Kind() == reflect.Interface {
+		return fmt.Errorf("%w: %v is an interface type", ErrBadName, rt.typ)
+	}
+	rt.prefix = appendPrefix(nil, rt.name)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.tab.Load()
+	if _, ok := old.byName[rt.name]; ok {
+		return fmt.Errorf("%w: %q", ErrDuplicateName, rt.name)
+	}
+	if rt.typ != nil {
+		if prev, ok := old.byType[rt.typ]; ok {
+			return fmt.Errorf("%w: %v is registered as %q", ErrDuplicateType, rt.typ, prev.name)
+		}
+	}
+	t := &regTables{byName: maps.Clone(old.byName), byType: maps.Clone(old.byType)}
+	t.byName[rt.name] = rt
+	if rt.typ != nil {
+		t.byType[rt.typ] = rt
+	}
+	r.tab.Store(t)
+	return nil
+}
+
+// appendPrefix appends the CBOR head of a two-element array and the text
+// string name, in their shortest forms.
+func appendPrefix(dst []byte, name string) []byte {
+	dst = append(dst, 0x82) // array(2)
+	n := len(name)
+	switch {
+	case n < 24:
+		dst = append(dst, 0x60|byte(n))
+	default: // n <= MaxTypeName < 256
+		dst = append(dst, 0x78, byte(n))
+	}
+	return append(dst, name...)
+}
+
+// Names returns the registered names, built-ins included, in no particular
+// order.
+func (r *Registry) Names() []string {
+	t := r.tab.Load()
+	names := make([]string, 0, len(t.byName))
+	for n := range t.byName {
+		names = append(names, n)
+	}
+	return names
+}
+
+// Marshal encodes v as a payload: [name, value] in deterministic CBOR.
+// A v whose type is not registered gives ErrUnregisteredType.
+func (r *Registry) Marshal(v any) ([]byte, error) {
+	return r.AppendMarshal(nil, v)
+}
+
+// AppendMarshal is Marshal appending to dst. Reusing dst across calls avoids
+// an allocation per payload.
+func (r *Registry) AppendMarshal(dst []byte, v any) ([]byte, error) {
+	rt, v, err := r.lookupValue(v)
+	if err != nil {
+		return dst, err
+	}
+	start := len(dst)
+	dst = append(dst, rt.prefix...)
+	if rt.typ == nil { // nil
+		return append(dst, 0xf6), nil
+	}
+	buf := bytes.NewBuffer(dst)
+	if err := r.enc.MarshalToBuffer(v, buf); err != nil {
+		return dst[:start], fmt.Errorf("payload: encoding %q: %w", rt.name, err)
+	}
+	return buf.Bytes(), nil
+}
+
+func (r *Registry) lookupValue(v any) (*regType, any, error) {
+	t := r.tab.Load()
+	if v == nil {
+		return t.byName[nilName], nil, nil
+	}
+	typ := reflect.TypeOf(v)
+	if rt, ok := t.byType[typ]; ok {
+		return rt, v, nil
+	}
+	if typ.Kind() == reflect.Pointer {
+		if rt, ok := t.byType[typ.Elem()]; ok {
+			rv := reflect.ValueOf(v)
+			if rv.IsNil() {
+				return nil, nil, fmt.Errorf("%w: nil %v", ErrUnregisteredType, typ)
+			}
+			return rt, rv.Elem().Interface(), nil
+		}
+	}
+	return nil, nil, fmt.Errorf("%w: %v", ErrUnregisteredType, typ)
+}
+
+// Unmarshal decodes a payload made by Marshal (here or by another
+// implementation of wire/spec.md) and returns the value, of the Go type
+// registered under its name. It never panics on bad input: an unknown name
+// gives ErrUnknownType, a payload over the limits ErrPayloadTooLarge or
+// ErrPayloadLimits, anything else that does not decode ErrMalformedPayload.
+func (r *Registry) Unmarshal(b []byte) (any, error) {
+	if len(b) > r.limits.MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(b), r.limits.MaxSize)
+	}
+	name, value, err := splitPayload(b)
+	if err != nil {
+		return nil, err
+	}
+	rt, ok := r.tab.Load().byName[string(name)] // no allocation for the lookup
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownType, truncateUTF8(string(sanitizeUTF8(name)), 64))
+	}
+	v, err := rt.decode(r.dec, value)
+	if err != nil {
+		return nil, classifyDecodeError(rt.name, err)
+	}
+	return v, nil
+}
+
+// splitPayload checks the array head and the name of a payload and returns
+// the name and the encoded value.
+func splitPayload(b []byte) (name, value []byte, err error) {
+	if len(b) < 2 || b[0] != 0x82 {
+		return nil, nil, fmt.Errorf("%w: not a two-element array", ErrMalformedPayload)
+	}
+	var n, off int
+	switch h := b[1]; {
+	case h >= 0x60 && h < 0x78:
+		n, off = int(h&0x1f), 2
+	case h == 0x78 && len(b) >= 3 && b[2] >= 24:
+		n, off = int(b[2]), 3
+	default:
+		return nil, nil, fmt.Errorf("%w: type name is not a short definite text string", ErrMalformedPayload)
+	}
+	if n == 0 || n > MaxTypeName || off+n > len(b) {
+		return nil, nil, fmt.Errorf("%w: type name of %d bytes", ErrMalformedPayload, n)
+	}
+	return b[off : off+n], b[off+n:], nil
+}
+
+func classifyDecodeError(name string, err error) error {
+	var (
+		nested *cbor.MaxNestedLevelError
+		arr    *cbor.MaxArrayElementsError
+		mp     *cbor.MaxMapPairsError
+	)
+	if errors.As(err, &nested) || errors.As(err, &arr) || errors.As(err, &mp) {
+		return fmt.Errorf("%w: %q: %v", ErrPayloadLimits, name, err)
+	}
+	return fmt.Errorf("%w: %q: %v", ErrMalformedPayload, name, err)
+}
