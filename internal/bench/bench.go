@@ -285,9 +285,9 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 		return err
 	}
 
-	results := make([]benchResult, 0, len(ws))
+	byName := make(map[string]benchResult, len(ws))
 	failed := 0
-	for _, w := range ws {
+	for _, w := range runOrder(ws) {
 		fmt.Fprintf(progress, "running %s...", w.name)
 		m, err := runOne(ctx, w, o, timeout, stuckGrace)
 		if err == nil && (math.IsNaN(m.value) || math.IsInf(m.value, 0)) {
@@ -303,7 +303,11 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 		} else {
 			fmt.Fprintf(progress, " %s %s\n", formatValue(m.value, w.unit), w.unit)
 		}
-		results = append(results, benchResult{w: w, m: m, err: err})
+		byName[w.name] = benchResult{w: w, m: m, err: err}
+	}
+	results := make([]benchResult, 0, len(ws))
+	for _, w := range ws {
+		results = append(results, byName[w.name])
 	}
 
 	if opts.JSON {
@@ -351,6 +355,36 @@ func runOne(ctx context.Context, w workload, o benchOpts, timeout, grace time.Du
 		return r.m, fmt.Errorf("timeout %v: %w", timeout, r.err)
 	}
 	return r.m, r.err
+}
+
+// runOrder orders ws, which is in table order, so that each limit runs
+// just before the first figure compared with it: on a machine whose load
+// changes during the run (a shared one), a figure and its limit are then
+// measured in conditions as close as the run allows.
+func runOrder(ws []workload) []workload {
+	byName := make(map[string]workload, len(ws))
+	for _, w := range ws {
+		byName[w.name] = w
+	}
+	done := make(map[string]bool, len(ws))
+	order := make([]workload, 0, len(ws))
+	var add func(w workload)
+	add = func(w workload) {
+		if done[w.name] {
+			return
+		}
+		done[w.name] = true
+		for _, dep := range []string{w.limit, w.targetOf} {
+			if d, ok := byName[dep]; ok && strings.HasPrefix(dep, "limit.") {
+				add(d)
+			}
+		}
+		order = append(order, w)
+	}
+	for _, w := range ws {
+		add(w)
+	}
+	return order
 }
 
 // selectWorkloads keeps the workloads matching expr and the rows they are

@@ -200,6 +200,25 @@ func TestSelectFollowsTargets(t *testing.T) {
 	}
 }
 
+// TestRunOrder: each limit runs just before the first figure compared
+// with it, every workload once.
+func TestRunOrder(t *testing.T) {
+	ws := []workload{
+		{name: "a", limit: "limit.x"},
+		{name: "b", limit: "limit.y", target: 1, targetOf: "a"},
+		{name: "c", limit: "limit.x"},
+		{name: "limit.x"}, {name: "limit.y"}, {name: "limit.z"},
+	}
+	var got []string
+	for _, w := range runOrder(ws) {
+		got = append(got, w.name)
+	}
+	want := []string{"limit.x", "a", "limit.y", "b", "c", "limit.z"}
+	if !slices.Equal(got, want) {
+		t.Errorf("run order %v, want %v", got, want)
+	}
+}
+
 func TestBenchPassAndRatio(t *testing.T) {
 	figure := workload{name: "x.rtt_us", unit: "us", target: 1, limit: "limit.y"}
 	rate := workload{name: "x.rate", unit: "msg/s", target: 10, better: higherIsBetter}
