@@ -646,3 +646,67 @@ func TestProxyLinksAndKills(t *testing.T) {
 		t.Fatalf("after a new learn: %v", err)
 	}
 }
+
+// counter counts the casts it gets and says when it has n.
+type counter struct {
+	n    atomic.Int64
+	want int64
+	done chan struct{}
+}
+
+func (c *counter) HandleCall(*genserver.Process, genserver.From, any) (any, error) { return nil, nil }
+func (c *counter) HandleCast(*genserver.Process, any) {
+	if c.n.Add(1) == c.want {
+		close(c.done)
+	}
+}
+
+// A message from one of our engines never overtakes the learn that
+// announces it: while a connection's burst is still being streamed, every
+// engine of a casts to b's engine as soon as a has learned it, and b
+// drops none of them as coming from an unknown source.
+func TestNoMessageOvertakesItsLearn(t *testing.T) {
+	n := 3000
+	// a's send queue holds a small part of its burst, so the burst is
+	// still being streamed when a learns b's engine.
+	a := newTNode(t, "a", func(c *transport.Config) { c.Net.MaxQueueBytes = 16 << 10 })
+	b := newTNode(t, "b")
+	c := &counter{want: int64(n), done: make(chan struct{})}
+	srv, _, err := b.tr.SpawnEngine("counter", func() genserver.Server { return c })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, _, err := a.tr.SpawnEngine(fmt.Sprintf("e%d", i), func() genserver.Server { return server{} }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An in-memory pipe has no buffer: a's burst moves only as fast as
+	// b reads it, verifying proofs.
+	pl := netconn.NewPipeListener("b")
+	if _, err := b.tr.ListenOn(context.Background(), pl, netconn.AcceptAny); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.tr.ConnectWith(context.Background(), "b", pl.Dial, b.kh.Router()); err != nil {
+		t.Fatal(err)
+	}
+	for e := range a.learn {
+		if e == srv {
+			break
+		}
+	}
+	relay := a.sys.Relay()
+	for _, pid := range a.tr.Engines() {
+		if err := relay.CastFrom(pid, genserver.Name(srv.String()), Ping{"hi"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-c.done:
+	case <-time.After(time.Minute):
+		t.Fatalf("%d casts arrived of %d; b dropped %d from unknown sources", c.n.Load(), n, b.tr.Stats().DroppedUnknownSrc)
+	}
+	if d := b.tr.Stats().DroppedUnknownSrc; d != 0 {
+		t.Fatalf("b dropped %d", d)
+	}
+}

@@ -58,7 +58,7 @@ func (px *proxy) HandleCall(_ *genserver.Process, from genserver.From, req any) 
 	env := a.env
 	env.Deadline = from.Deadline().UnixNano()
 	env.Payload = payload
-	if err := a.handle.(*route).conn.Send(t.ctx, &env); err != nil {
+	if err := a.handle.(*route).send(t.ctx, &env); err != nil {
 		if !isTooLarge(err) {
 			err = ErrNoConnection
 		} else {
@@ -113,7 +113,7 @@ func (px *proxy) send(kind wire.Kind, sender genserver.PID, payload []byte) {
 	}
 	env := acts[0].env
 	env.Payload = payload
-	if err := acts[0].handle.(*route).conn.Send(t.ctx, &env); err != nil {
+	if err := acts[0].handle.(*route).send(t.ctx, &env); err != nil {
 		if isTooLarge(err) {
 			t.count(dropTooLarge)
 			t.log.Warn().Err(err).Stringer("engine", px.addr).Msg("message not sent")

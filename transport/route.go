@@ -31,6 +31,10 @@ type route struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	// burstDone is closed once every engine of ours the burst announces
+	// is queued on the connection (or the route ended): a message from one
+	// of our engines must not overtake its learn.
+	burstDone chan struct{}
 
 	mu   sync.Mutex
 	ctl  []ctlItem
@@ -59,7 +63,9 @@ func (r *route) push(env wire.Envelope, sent chan struct{}) {
 func (r *route) run(learns [][]byte) {
 	defer close(r.done)
 	defer r.drain()
-	if !r.burst(learns) {
+	ok := r.burst(learns)
+	close(r.burstDone)
+	if !ok {
 		return
 	}
 	for {
@@ -101,6 +107,24 @@ func (r *route) drain() {
 	}
 }
 
+// send sends env for a proxy (a sender, which may wait): a message from
+// one of our engines waits until the burst has announced it on this
+// connection.
+func (r *route) send(ctx context.Context, env *wire.Envelope) error {
+	if env.Src != r.t.router {
+		select {
+		case <-r.burstDone:
+		default:
+			select {
+			case <-r.burstDone:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return r.conn.Send(ctx, env)
+}
+
 // burst announces learns in Learns envelopes of up to maxLearnsPerEnvelope
 // engines, then the end-of-burst marker.
 func (r *route) burst(learns [][]byte) bool {
@@ -132,7 +156,7 @@ func (t *Transport) routeOf(c *netconn.Conn) *route {
 // connUp registers the connection with the core and starts its route's
 // goroutine. It returns at once: the connection's reader starts after it.
 func (t *Transport) connUp(c *netconn.Conn) {
-	r := &route{t: t, conn: c, peer: c.PeerRouter(), done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	r := &route{t: t, conn: c, peer: c.PeerRouter(), done: make(chan struct{}), burstDone: make(chan struct{}), wake: make(chan struct{}, 1)}
 	r.ctx, r.cancel = context.WithCancel(t.ctx)
 	t.mu.Lock()
 	t.nextConn++
