@@ -9,8 +9,8 @@ import (
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
+	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/transport"
-	"github.com/enginekit/enginekit/wire"
 	"github.com/rs/zerolog"
 )
 
@@ -42,10 +42,10 @@ type Config struct {
 
 	// Registry names the payload types engines exchange; both ends of a
 	// connection must register the same names. Default: a new registry
-	// with wire.Limits{} defaults. Register functions (such as
+	// with payload.Limits{} defaults. Register functions (such as
 	// echo.Register) are applied to it in order.
-	Registry *wire.Registry
-	Register []func(*wire.Registry) error
+	Registry *payload.Registry
+	Register []func(*payload.Registry) error
 
 	// Engines run under a one-for-one supervisor, in this order, each with
 	// the identity the keyholder holds under its Name (created on first

@@ -8,7 +8,7 @@
 //
 //	n, err := node.Start(ctx, node.Config{
 //		Name:     "alice",
-//		Register: []func(*wire.Registry) error{echo.Register},
+//		Register: []func(*payload.Registry) error{echo.Register},
 //		Engines:  []node.Engine{{Name: "echo", Factory: echo.New}},
 //		Listen:   []node.Listener{{Endpoint: "tcp://127.0.0.1:7001", Accept: netconn.AcceptAny}},
 //	})

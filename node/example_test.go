@@ -8,7 +8,7 @@ import (
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/netconn"
 	"github.com/enginekit/enginekit/node"
-	"github.com/enginekit/enginekit/wire"
+	"github.com/enginekit/enginekit/payload"
 )
 
 // A program that embeds a node: an echo engine under supervision, a TCP
@@ -18,7 +18,7 @@ func Example() {
 	ctx := context.Background()
 	n, err := node.Start(ctx, node.Config{
 		Name:     "alice",
-		Register: []func(*wire.Registry) error{echo.Register},
+		Register: []func(*payload.Registry) error{echo.Register},
 		Engines:  []node.Engine{{Name: "echo", Factory: echo.New}},
 		Listen:   []node.Listener{{Endpoint: "tcp://127.0.0.1:0", Accept: netconn.AcceptAny}},
 		// Keys: node.Keys{File: "alice.keys", Passphrase: ...} keeps addresses across runs.

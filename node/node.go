@@ -16,9 +16,9 @@ import (
 	"github.com/enginekit/enginekit/events"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
+	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/supervisor"
 	"github.com/enginekit/enginekit/transport"
-	"github.com/enginekit/enginekit/wire"
 	"github.com/rs/zerolog"
 	"github.com/thejerf/suture/v4"
 )
@@ -33,7 +33,7 @@ type Node struct {
 	sys     *genserver.System
 	kh      *keyholder.Keyholder
 	ownKeys bool
-	reg     *wire.Registry
+	reg     *payload.Registry
 	broker  *events.Broker
 	tr      *transport.Transport
 	sup     *supervisor.Supervisor
@@ -113,7 +113,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 	}()
 	if n.reg = cfg.Registry; n.reg == nil {
-		if n.reg, err = wire.NewRegistry(wire.Limits{}); err != nil {
+		if n.reg, err = payload.NewRegistry(payload.Limits{}); err != nil {
 			return nil, err
 		}
 	}
@@ -343,7 +343,7 @@ func (n *Node) Transport() *transport.Transport { return n.tr }
 func (n *Node) Keyholder() *keyholder.Keyholder { return n.kh }
 
 // Registry names the payload types the node understands.
-func (n *Node) Registry() *wire.Registry { return n.reg }
+func (n *Node) Registry() *payload.Registry { return n.reg }
 
 // Broker is the node's event broker, shared with the transport, so engines
 // on other nodes may subscribe to what local engines publish.

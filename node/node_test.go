@@ -19,8 +19,8 @@ import (
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
 	"github.com/enginekit/enginekit/node"
+	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/transport"
-	"github.com/enginekit/enginekit/wire"
 )
 
 const wait = 20 * time.Second
@@ -61,7 +61,7 @@ func TestVerify(t *testing.T) {
 		{"peer without router", node.Config{Peers: []node.Peer{{Endpoint: "tcp://127.0.0.1:1"}}}, "no Router"},
 		{"transport system set", node.Config{Transport: transport.Config{System: genserver.NewSystem(genserver.Config{})}}, "node's to set"},
 		{"bad auth", node.Config{Transport: transport.Config{Auth: 7}}, "Auth"},
-		{"nil register", node.Config{Register: []func(*wire.Registry) error{nil}}, "Register[0]"},
+		{"nil register", node.Config{Register: []func(*payload.Registry) error{nil}}, "Register[0]"},
 		{"ok: peer policy", node.Config{Listen: []node.Listener{{Endpoint: "tcp://127.0.0.1:0"}}, Peers: []node.Peer{{Endpoint: "unix:///x.sock", Router: r}}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -170,7 +170,7 @@ func TestTwoNodes(t *testing.T) {
 			forgot := make(chan keyholder.Address, 4)
 			a := start(t, node.Config{
 				Name:     "a",
-				Register: []func(*wire.Registry) error{echo.Register},
+				Register: []func(*payload.Registry) error{echo.Register},
 				Engines:  []node.Engine{{Name: "echo", Factory: echo.New}},
 				Listen:   []node.Listener{{Endpoint: ep, Accept: netconn.AcceptAny}},
 				Transport: transport.Config{Auth: netconn.MACs,
@@ -179,7 +179,7 @@ func TestTwoNodes(t *testing.T) {
 			learned := make(chan keyholder.Address, 4)
 			b, err := node.Start(context.Background(), node.Config{
 				Name:     "b",
-				Register: []func(*wire.Registry) error{echo.Register},
+				Register: []func(*payload.Registry) error{echo.Register},
 				Engines:  []node.Engine{{Name: "echo", Factory: echo.New}},
 				Peers:    []node.Peer{{Endpoint: a.ListenAddrs()[0], Router: a.Router()}}, RequirePeers: true,
 				Transport: transport.Config{Auth: netconn.MACs,

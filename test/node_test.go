@@ -11,8 +11,8 @@ import (
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
+	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/transport"
-	"github.com/enginekit/enginekit/wire"
 )
 
 // The request and reply types the test engines exchange, registered on
@@ -28,20 +28,20 @@ type (
 	Crash    struct{}
 )
 
-func registry(t testing.TB) *wire.Registry {
-	reg, err := wire.NewRegistry(wire.Limits{})
+func registry(t testing.TB) *payload.Registry {
+	reg, err := payload.NewRegistry(payload.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	must(t, wire.Register[Echo](reg, "test.Echo"))
-	must(t, wire.Register[Hold](reg, "test.Hold"))
-	must(t, wire.Register[Release](reg, "test.Release"))
-	must(t, wire.Register[HandOff](reg, "test.HandOff"))
-	must(t, wire.Register[WhoCalls](reg, "test.WhoCalls"))
-	must(t, wire.Register[Note](reg, "test.Note"))
-	must(t, wire.Register[Notes](reg, "test.Notes"))
-	must(t, wire.Register[Crash](reg, "test.Crash"))
-	must(t, wire.Register[[]int](reg, "test.ints"))
+	must(t, payload.Register[Echo](reg, "test.Echo"))
+	must(t, payload.Register[Hold](reg, "test.Hold"))
+	must(t, payload.Register[Release](reg, "test.Release"))
+	must(t, payload.Register[HandOff](reg, "test.HandOff"))
+	must(t, payload.Register[WhoCalls](reg, "test.WhoCalls"))
+	must(t, payload.Register[Note](reg, "test.Note"))
+	must(t, payload.Register[Notes](reg, "test.Notes"))
+	must(t, payload.Register[Crash](reg, "test.Crash"))
+	must(t, payload.Register[[]int](reg, "test.ints"))
 	return reg
 }
 

@@ -6,7 +6,7 @@
 //
 //	func TestCounterAcrossNodes(t *testing.T) {
 //		c := testkit.Start(t, testkit.Options{
-//			Register: []func(*wire.Registry) error{counter.Register},
+//			Register: []func(*payload.Registry) error{counter.Register},
 //			Engines:  []node.Engine{{Name: "counter", Factory: counter.New}},
 //		})
 //		a, b := c.Nodes[0], c.Nodes[1]

@@ -6,8 +6,8 @@ import (
 
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/node"
+	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/testkit"
-	"github.com/enginekit/enginekit/wire"
 )
 
 type Greet struct{ Name string } // the request; every node registers it
@@ -23,7 +23,7 @@ func TestGreeter(t *testing.T) { testGreeter(t) }
 // testGreeter: node 1 calls node 0's greeter, before a cut and after the heal.
 func testGreeter(t testkit.TB) {
 	c := testkit.Start(t, testkit.Options{
-		Register: []func(*wire.Registry) error{func(r *wire.Registry) error { return wire.Register[Greet](r, "greet") }},
+		Register: []func(*payload.Registry) error{func(r *payload.Registry) error { return payload.Register[Greet](r, "greet") }},
 		Engines:  []node.Engine{{Name: "greeter", Factory: func() genserver.Server { return greeter{} }}},
 	})
 	greet := func() {

@@ -13,8 +13,8 @@ import (
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
 	"github.com/enginekit/enginekit/node"
+	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/transport"
-	"github.com/enginekit/enginekit/wire"
 	"go.uber.org/goleak"
 )
 
@@ -42,7 +42,7 @@ type Options struct {
 	Auth netconn.Auth
 	// Register names the payload types of the engines under test; every
 	// node registers the same.
-	Register []func(*wire.Registry) error
+	Register []func(*payload.Registry) error
 	// Engines run on every node (each node its own instance, with its own
 	// address). Use Configure for engines on some nodes only.
 	Engines []node.Engine

@@ -23,8 +23,8 @@ import (
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
 	"github.com/enginekit/enginekit/node"
+	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/transport"
-	"github.com/enginekit/enginekit/wire"
 )
 
 // call and cast are one-shot client nodes: new keys in memory, one
@@ -337,8 +337,8 @@ func dialClient(ctx context.Context, endpoint string, router keyholder.Address, 
 	tcfg.Net.OnHandshakeError = func(_ net.Addr, err error) { event(connEvent{err: err, tls: true}) }
 	n, err := node.Start(ctx, node.Config{
 		Name: "enginekit-client", // new keys in memory
-		Register: append(builtinRegister[:len(builtinRegister):len(builtinRegister)], func(reg *wire.Registry) error {
-			return wire.Register[cliMarker](reg, cliMarkerName)
+		Register: append(builtinRegister[:len(builtinRegister):len(builtinRegister)], func(reg *payload.Registry) error {
+			return payload.Register[cliMarker](reg, cliMarkerName)
 		}),
 		Peers:     []node.Peer{{Endpoint: endpoint, Router: router}},
 		Transport: tcfg,

@@ -17,18 +17,19 @@ import (
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
 	"github.com/enginekit/enginekit/node"
+	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/transport"
 	"github.com/enginekit/enginekit/wire"
 )
 
 // registerDemoTypes names the demo's message types; both nodes register
 // the same.
-func registerDemoTypes(reg *wire.Registry) error {
+func registerDemoTypes(reg *payload.Registry) error {
 	return errors.Join(
-		wire.Register[add](reg, "demo.add"),
-		wire.Register[get](reg, "demo.get"),
-		wire.Register[deposit](reg, "demo.deposit"),
-		wire.Register[withdraw](reg, "demo.withdraw"),
+		payload.Register[add](reg, "demo.add"),
+		payload.Register[get](reg, "demo.get"),
+		payload.Register[deposit](reg, "demo.deposit"),
+		payload.Register[withdraw](reg, "demo.withdraw"),
 	)
 }
 
@@ -63,7 +64,7 @@ func newDemoNode(ctx context.Context, name string, auth netconn.Auth, engines []
 	var err error
 	n.Node, err = node.Start(ctx, node.Config{
 		Name:      name,
-		Register:  []func(*wire.Registry) error{registerDemoTypes},
+		Register:  []func(*payload.Registry) error{registerDemoTypes},
 		Engines:   engines,
 		Transport: tcfg,
 	})
@@ -257,7 +258,7 @@ func forgeCast(ctx context.Context, alice *demoNode, vault keyholder.Address) er
 	if err != nil {
 		return err
 	}
-	reg, err := wire.NewRegistry(wire.Limits{})
+	reg, err := payload.NewRegistry(payload.Limits{})
 	if err == nil {
 		err = registerDemoTypes(reg)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/enginekit/enginekit/examples/storage"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/node"
-	"github.com/enginekit/enginekit/wire"
+	"github.com/enginekit/enginekit/payload"
 )
 
 // The engines `enginekit node --engines` can run are the example engines of
@@ -87,4 +87,4 @@ func nodeEngines(es []exampleEngine) []node.Engine {
 // builtinRegister names the message types of the example engines. Every
 // enginekit node and client registers the same, so they understand each
 // other.
-var builtinRegister = []func(*wire.Registry) error{echo.Register, storage.Register, ordering.Register}
+var builtinRegister = []func(*payload.Registry) error{echo.Register, storage.Register, ordering.Register}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/enginekit/enginekit/genserver"
-	"github.com/enginekit/enginekit/wire"
+	"github.com/enginekit/enginekit/payload"
 )
 
 // Echo, as a call, is answered with itself; as a cast, it is counted.
@@ -21,10 +21,10 @@ var ErrUnknownRequest = errors.New("echo: unknown request")
 
 // Register registers Echo and Count in reg as "echo.Echo" and "echo.Count"
 // (the Count reply, an int64, is built in).
-func Register(reg *wire.Registry) error {
+func Register(reg *payload.Registry) error {
 	return errors.Join(
-		wire.Register[Echo](reg, "echo.Echo"),
-		wire.Register[Count](reg, "echo.Count"),
+		payload.Register[Echo](reg, "echo.Echo"),
+		payload.Register[Count](reg, "echo.Count"),
 	)
 }
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/enginekit/enginekit/examples/echo"
 	"github.com/enginekit/enginekit/genserver"
-	"github.com/enginekit/enginekit/wire"
+	"github.com/enginekit/enginekit/payload"
 )
 
 func TestCallCastCount(t *testing.T) {
@@ -49,7 +49,7 @@ func TestCallCastCount(t *testing.T) {
 }
 
 func TestRegister(t *testing.T) {
-	reg, err := wire.NewRegistry(wire.Limits{})
+	reg, err := payload.NewRegistry(payload.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestRegister(t *testing.T) {
 			t.Fatalf("%#v came back as %#v, %v", v, back, err)
 		}
 	}
-	if err := echo.Register(reg); !errors.Is(err, wire.ErrDuplicateName) {
+	if err := echo.Register(reg); !errors.Is(err, payload.ErrDuplicateName) {
 		t.Fatalf("registering twice: %v", err)
 	}
 }

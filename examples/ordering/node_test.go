@@ -13,15 +13,15 @@ import (
 	"github.com/enginekit/enginekit/examples/ordering"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/netconn"
+	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/testkit"
 	"github.com/enginekit/enginekit/transport"
-	"github.com/enginekit/enginekit/wire"
 )
 
 // newPair starts two connected nodes, a and b, that know the example's
 // payload types.
 func newPair(t *testing.T, network string, auth netconn.Auth) (a, b *testkit.Node) {
-	c := testkit.Start(t, testkit.Options{Network: testkit.Network(network), Auth: auth, Register: []func(*wire.Registry) error{ordering.Register}})
+	c := testkit.Start(t, testkit.Options{Network: testkit.Network(network), Auth: auth, Register: []func(*payload.Registry) error{ordering.Register}})
 	return c.Nodes[0], c.Nodes[1]
 }
 

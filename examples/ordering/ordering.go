@@ -6,7 +6,7 @@ import (
 
 	"github.com/enginekit/enginekit/events"
 	"github.com/enginekit/enginekit/genserver"
-	"github.com/enginekit/enginekit/wire"
+	"github.com/enginekit/enginekit/payload"
 )
 
 // Height is a transaction's position in the order: 1 for the first
@@ -92,14 +92,14 @@ const TxIDAttr = "txid"
 // engine in reg, under "ordering.<TypeName>". Every node that talks to an
 // ordering engine, or subscribes to its events from afar, must register
 // them.
-func Register(reg *wire.Registry) error {
+func Register(reg *payload.Registry) error {
 	return errors.Join(
-		wire.Register[Submit](reg, "ordering.Submit"),
-		wire.Register[Read](reg, "ordering.Read"),
-		wire.Register[Tx](reg, "ordering.Tx"),
-		wire.Register[Height](reg, "ordering.Height"),
-		wire.Register[Stats](reg, "ordering.Stats"),
-		wire.Register[StatsReply](reg, "ordering.StatsReply"),
+		payload.Register[Submit](reg, "ordering.Submit"),
+		payload.Register[Read](reg, "ordering.Read"),
+		payload.Register[Tx](reg, "ordering.Tx"),
+		payload.Register[Height](reg, "ordering.Height"),
+		payload.Register[Stats](reg, "ordering.Stats"),
+		payload.Register[StatsReply](reg, "ordering.StatsReply"),
 	)
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/enginekit/enginekit/events"
 	"github.com/enginekit/enginekit/examples/ordering"
 	"github.com/enginekit/enginekit/genserver"
-	"github.com/enginekit/enginekit/wire"
+	"github.com/enginekit/enginekit/payload"
 )
 
 // A Read of an ordered transaction is answered at once, with a copy.
@@ -560,7 +560,7 @@ func TestWaiterIgnoresOtherPublishers(t *testing.T) {
 }
 
 func TestRegister(t *testing.T) {
-	reg, err := wire.NewRegistry(wire.Limits{})
+	reg, err := payload.NewRegistry(payload.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

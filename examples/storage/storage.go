@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/enginekit/enginekit/genserver"
-	"github.com/enginekit/enginekit/wire"
+	"github.com/enginekit/enginekit/payload"
 )
 
 // Put writes Value under Key (call). The reply is the new Entry; its Version
@@ -114,17 +114,17 @@ var (
 // Register registers every request, reply and info type of the engine in reg,
 // under "storage.<TypeName>". Every node that talks to a storage engine must
 // register them.
-func Register(reg *wire.Registry) error {
+func Register(reg *payload.Registry) error {
 	return errors.Join(
-		wire.Register[Put](reg, "storage.Put"),
-		wire.Register[Get](reg, "storage.Get"),
-		wire.Register[Delete](reg, "storage.Delete"),
-		wire.Register[Watch](reg, "storage.Watch"),
-		wire.Register[Unwatch](reg, "storage.Unwatch"),
-		wire.Register[Changed](reg, "storage.Changed"),
-		wire.Register[Entry](reg, "storage.Entry"),
-		wire.Register[Stats](reg, "storage.Stats"),
-		wire.Register[StatsReply](reg, "storage.StatsReply"),
+		payload.Register[Put](reg, "storage.Put"),
+		payload.Register[Get](reg, "storage.Get"),
+		payload.Register[Delete](reg, "storage.Delete"),
+		payload.Register[Watch](reg, "storage.Watch"),
+		payload.Register[Unwatch](reg, "storage.Unwatch"),
+		payload.Register[Changed](reg, "storage.Changed"),
+		payload.Register[Entry](reg, "storage.Entry"),
+		payload.Register[Stats](reg, "storage.Stats"),
+		payload.Register[StatsReply](reg, "storage.StatsReply"),
 	)
 }
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/enginekit/enginekit/examples/storage"
 	"github.com/enginekit/enginekit/genserver"
-	"github.com/enginekit/enginekit/wire"
+	"github.com/enginekit/enginekit/payload"
 )
 
 func TestVersionedPutGetDelete(t *testing.T) {
@@ -506,7 +506,7 @@ func TestFileStoreAcrossRuns(t *testing.T) {
 }
 
 func TestRegister(t *testing.T) {
-	reg, err := wire.NewRegistry(wire.Limits{})
+	reg, err := payload.NewRegistry(payload.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,7 +537,7 @@ func TestRegister(t *testing.T) {
 			t.Fatalf("%#v did not round-trip: %#v", v, back)
 		}
 	}
-	if err := storage.Register(reg); !errors.Is(err, wire.ErrDuplicateName) {
+	if err := storage.Register(reg); !errors.Is(err, payload.ErrDuplicateName) {
 		t.Fatalf("registering twice: %v", err)
 	}
 }

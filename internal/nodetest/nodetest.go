@@ -11,8 +11,8 @@ import (
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
 	"github.com/enginekit/enginekit/node"
+	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/transport"
-	"github.com/enginekit/enginekit/wire"
 )
 
 // Wait bounds every wait of this package.
@@ -31,7 +31,7 @@ type Node struct {
 
 // New starts a node called name whose registry knows what each register
 // function adds (e.g. storage.Register).
-func New(t testing.TB, name string, auth netconn.Auth, register ...func(*wire.Registry) error) *Node {
+func New(t testing.TB, name string, auth netconn.Auth, register ...func(*payload.Registry) error) *Node {
 	t.Helper()
 	n := &Node{learned: make(chan keyholder.Address, 256)}
 	tcfg := transport.Config{
