@@ -51,11 +51,13 @@
 // Conn.Send queues an envelope, encoded straight into a batch frame in the
 // connection's buffer, and returns. The writer goroutine takes everything
 // queued at once, numbers each batch from the node's ReplayGuard, has the
-// keyholder sign or MAC it with the key of its source engine, and writes it
-// all with one TLS write. Consecutive envelopes of one source share a batch
-// and so one tag: under light load a batch is one envelope, under load it
-// fills a frame, which is how ed25519 signatures (≈15 µs each) keep up with
-// a stream of casts. Batches grow with load (group commit) in two ways that
+// keyholder sign or MAC it with the key of its source engine, and writes
+// it out, a stretch of 64 KiB or more at a time as it seals, so the peer
+// starts on the first frames early. Consecutive envelopes of one source
+// share a batch and so one tag: under light load a batch is one envelope,
+// under load it grows to 256 KiB (an envelope larger than that goes alone,
+// up to the peer's frame size), which is how ed25519 signatures (≈15 µs
+// each) keep up with a stream of casts. Batches grow with load (group commit) in two ways that
 // never wait for time: woken by a first envelope, the writer yields its
 // processor to runnable goroutines (senders woken by the same event) as long
 // as that makes the queue grow, a few times at most; and while the reader

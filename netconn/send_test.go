@@ -229,3 +229,39 @@ func TestOneMiBWithDefaults(t *testing.T) {
 		}
 	})
 }
+
+// A take larger than writeChunk is written in stretches as it is sealed;
+// a batch the keyholder refuses in the middle is dropped and the frames
+// after it close the gap, in order.
+func TestSealWriteInStretches(t *testing.T) {
+	forEachAuth(t, func(t *testing.T, auth Auth) {
+		p := startPair(t, pipeType, auth, nil)
+		gone, err := p.cli.kh.NewEngine("gone")
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 40
+		payload := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 8<<10) }
+		p.cliConn.q.hold() // nothing wakes the writer until release
+		for i := range 2 * n {
+			mustSend(t, p.cliConn, &wire.Envelope{Kind: wire.Cast, Src: p.cli.engine, Dst: p.srv.engine, Payload: payload(i)})
+			if i == n {
+				mustSend(t, p.cliConn, &wire.Envelope{Kind: wire.Cast, Src: gone, Dst: p.srv.engine, Payload: []byte("lost")})
+			}
+		}
+		if err := p.cli.kh.RemoveEngine("gone"); err != nil {
+			t.Fatal(err)
+		}
+		p.cliConn.q.release()
+		for i := range 2 * n {
+			e := recv(t, p.srv.delivered, "cast")
+			if !bytes.Equal(e.Payload, payload(i)) {
+				t.Fatalf("envelope %d: payload of %d bytes starting %d", i, len(e.Payload), e.Payload[0])
+			}
+		}
+		if s := p.cliConn.Stats(); s.DroppedSend != 1 {
+			t.Fatalf("DroppedSend = %d, want 1", s.DroppedSend)
+		}
+		none(t, p.srv.delivered, "delivery")
+	})
+}
