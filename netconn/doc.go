@@ -57,10 +57,11 @@
 // share a batch and so one tag: under light load a batch is one envelope,
 // under load it grows to 256 KiB (an envelope larger than that goes alone,
 // up to the peer's frame size), which is how ed25519 signatures (≈15 µs
-// each) keep up with a stream of casts. Batches grow with load (group commit) in two ways that
-// never wait for time: woken by a first envelope, the writer yields its
-// processor to runnable goroutines (senders woken by the same event) as long
-// as that makes the queue grow, a few times at most; and while the reader
+// each) keep up with a stream of casts. Batches grow with load (group
+// commit) in two ways that never wait for time: woken by a first envelope,
+// the writer yields its processor to runnable goroutines (senders woken by
+// the same event) as long as that makes the queue grow, a few times at
+// most; and while the reader
 // delivers a batch, what Deliver sends in answer does not wake the writer
 // until the whole batch is delivered, so the answers leave in one batch
 // rather than one alone and then the rest. Sending allocates nothing per
