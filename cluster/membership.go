@@ -340,10 +340,13 @@ func (m *Membership) Members() []Member {
 	m.mu.Unlock()
 	var out []Member
 	for _, n := range nodes {
-		mem, err := m.admit(n.name, n.meta)
-		if err != nil {
+		// The signature was checked when the node was last updated; only
+		// time and the deny list can have changed since.
+		if n.err != nil || m.verifier.checkNow(n.member.Certificate) != nil {
 			continue
 		}
+		mem := n.member
+		mem.Endpoints = slices.Clone(mem.Endpoints)
 		mem.Gossip = n.addr
 		mem.Self = n.name == m.name
 		out = append(out, mem)
@@ -352,15 +355,19 @@ func (m *Membership) Members() []Member {
 	return out
 }
 
-// node is what we keep of a memberlist node.
+// node is what we keep of a memberlist node: its name, gossip address,
+// and its metadata as checked when it last changed (the checks that do not
+// depend on time: an ed25519 verification per update, not per Members).
 type node struct {
 	name, addr string
-	meta       []byte
+	member     Member
+	err        error
 }
 
 func (m *Membership) setNode(n *memberlist.Node) {
+	mem, err := m.admitStatic(n.Name, n.Meta)
 	m.mu.Lock()
-	m.nodes[n.Name] = node{name: n.Name, addr: n.Address(), meta: bytes.Clone(n.Meta)}
+	m.nodes[n.Name] = node{name: n.Name, addr: n.Address(), member: mem, err: err}
 	m.mu.Unlock()
 	m.notify()
 }
@@ -374,6 +381,19 @@ func (m *Membership) dropNode(n *memberlist.Node) {
 
 // admit checks a member's name and metadata, without counting.
 func (m *Membership) admit(name string, meta []byte) (Member, error) {
+	mem, err := m.admitStatic(name, meta)
+	if err != nil {
+		return Member{}, err
+	}
+	if err := m.verifier.checkNow(mem.Certificate); err != nil {
+		return Member{}, err
+	}
+	return mem, nil
+}
+
+// admitStatic is admit without the checks that depend on time and the deny
+// list. meta is not retained.
+func (m *Membership) admitStatic(name string, meta []byte) (Member, error) {
 	routerText, _, ok := strings.Cut(name, ".")
 	if !ok {
 		return Member{}, fmt.Errorf("%w: member name %q is not ROUTER.SUFFIX", ErrBadMeta, short(name))
@@ -386,7 +406,7 @@ func (m *Membership) admit(name string, meta []byte) (Member, error) {
 	if err != nil {
 		return Member{}, err
 	}
-	c, err := m.verifier.check(router, md.Certificate)
+	c, err := m.verifier.checkStatic(router, md.Certificate)
 	if err != nil {
 		return Member{}, err
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -403,5 +404,34 @@ func TestLogWriter(t *testing.T) {
 		if !strings.Contains(l, want[i]) || !strings.Contains(l, `"from":"memberlist"`) || strings.Contains(l, "[") {
 			t.Errorf("line %d: %s", i, l)
 		}
+	}
+}
+
+// TestMemberExpiresWhileIn: a member whose certificate expires (on the
+// observer's clock) or is denied drops out of Members at once, without new
+// gossip.
+func TestMemberExpiresWhileIn(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	v, _ := NewVerifier(VerifierConfig{Cluster: tc.auth.Cluster(), Now: clock})
+	long, _ := tc.auth.Issue(randRouter(t), "observer", now, 10*time.Hour)
+	short, _ := tc.auth.Issue(randRouter(t), "short", now, time.Hour)
+	denied, _ := tc.auth.Issue(randRouter(t), "denied", now, 10*time.Hour)
+	obs := tc.start("node-0", long, func(c *Config) { c.Verifier = v })
+	tc.start("node-1", short, withSeeds(obs.m.Addr()))
+	tc.start("node-2", denied, withSeeds(obs.m.Addr()))
+	eventually(t, "three members", func() bool { return len(obs.m.Members()) == 3 })
+
+	v.SetDenyList(NewDenyList([]keyholder.Address{denied.Router}, nil))
+	if got := routersOf(obs.m.Members()); len(got) != 2 || slices.Contains(got, denied.Router) {
+		t.Fatalf("denied member still listed: %v", got)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	if got := routersOf(obs.m.Members()); len(got) != 1 || got[0] != long.Router {
+		t.Fatalf("expired member still listed: %v", got)
 	}
 }

@@ -94,6 +94,19 @@ func (v *Verifier) Check(router keyholder.Address, credential []byte) (*Certific
 }
 
 func (v *Verifier) check(router keyholder.Address, credential []byte) (*Certificate, error) {
+	c, err := v.checkStatic(router, credential)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkNow(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkStatic does the checks whose answer never changes for given bytes:
+// form, cluster, signature, router. Their result may be cached.
+func (v *Verifier) checkStatic(router keyholder.Address, credential []byte) (*Certificate, error) {
 	c, err := ParseCertificate(credential)
 	if err != nil {
 		return nil, err
@@ -107,13 +120,18 @@ func (v *Verifier) check(router keyholder.Address, credential []byte) (*Certific
 	if c.Router != router {
 		return nil, fmt.Errorf("%w: certificate for %s presented by %s", ErrRouterMismatch, c.Router, router)
 	}
+	return c, nil
+}
+
+// checkNow does the checks that change with time and the deny list.
+func (v *Verifier) checkNow(c *Certificate) error {
 	if err := c.ValidAt(v.now(), v.skew); err != nil {
-		return nil, err
+		return err
 	}
 	if v.deny.Load().Denies(c) {
-		return nil, fmt.Errorf("%w: %s (router %s)", ErrDenied, c.ID(), c.Router)
+		return fmt.Errorf("%w: %s (router %s)", ErrDenied, c.ID(), c.Router)
 	}
-	return c, nil
+	return nil
 }
 
 func (v *Verifier) count(err error) {
