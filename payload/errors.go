@@ -29,8 +29,9 @@ var (
 	// ErrBadName reports a type name that is empty, longer than MaxTypeName
 	// bytes or not valid UTF-8, or an interface type given to Register.
 	ErrBadName = errors.New("payload: bad type name")
-	// ErrBadLimits reports Limits out of the ranges documented on Limits.
-	ErrBadLimits = errors.New("payload: bad limits")
+	// ErrBadConfig reports Limits out of the ranges documented on Limits
+	// (Limits.Verify, NewRegistry).
+	ErrBadConfig = errors.New("payload: bad config")
 )
 
 // truncateUTF8 cuts s to at most n bytes without splitting a rune, so a

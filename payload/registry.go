@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,27 @@ const DefaultMaxSize = 1<<20 + 64<<10 - 163
 // DefaultLimits returns the limits used for zero fields of Limits.
 func DefaultLimits() Limits {
 	return Limits{MaxSize: DefaultMaxSize, MaxNestedLevels: 16, MaxArrayElements: 1 << 16, MaxMapPairs: 1 << 16}
+}
+
+// Verify reports whether NewRegistry would accept l: zero fields take their
+// defaults, the others must be within the ranges documented on Limits. The
+// error wraps ErrBadConfig and names the field.
+func (l Limits) Verify() error {
+	l = l.withDefaults()
+	bad := func(field string, v, lo, hi int) error {
+		return fmt.Errorf("%w: %s %d outside [%d, %d]", ErrBadConfig, field, v, lo, hi)
+	}
+	switch {
+	case l.MaxSize < 1:
+		return bad("MaxSize", l.MaxSize, 1, math.MaxInt)
+	case l.MaxNestedLevels < 4 || l.MaxNestedLevels > 65535:
+		return bad("MaxNestedLevels", l.MaxNestedLevels, 4, 65535)
+	case l.MaxArrayElements < 16 || l.MaxArrayElements > math.MaxInt32:
+		return bad("MaxArrayElements", l.MaxArrayElements, 16, math.MaxInt32)
+	case l.MaxMapPairs < 16 || l.MaxMapPairs > math.MaxInt32:
+		return bad("MaxMapPairs", l.MaxMapPairs, 16, math.MaxInt32)
+	}
+	return nil
 }
 
 func (l Limits) withDefaults() Limits {
@@ -110,12 +132,13 @@ type regType struct {
 }
 
 // NewRegistry returns a Registry that decodes within l (zero fields take
-// defaults) and knows the built-in names.
+// defaults) and knows the built-in names. Limits that fail Verify give an
+// error wrapping ErrBadConfig.
 func NewRegistry(l Limits) (*Registry, error) {
-	l = l.withDefaults()
-	if l.MaxSize < 1 {
-		return nil, fmt.Errorf("%w: MaxSize %d", ErrBadLimits, l.MaxSize)
+	if err := l.Verify(); err != nil {
+		return nil, err
 	}
+	l = l.withDefaults()
 	enc, err := cbor.CoreDetEncOptions().UserBufferEncMode()
 	if err != nil {
 		return nil, fmt.Errorf("payload: cbor encoder: %w", err)
@@ -129,7 +152,7 @@ func NewRegistry(l Limits) (*Registry, error) {
 		UTF8:             cbor.UTF8RejectInvalid,
 	}.DecMode()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadLimits, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err) // Verify should have caught it
 	}
 	r := &Registry{limits: l, enc: enc, dec: dec}
 	r.tab.Store(&regTables{byName: map[string]*regType{}, byType: map[reflect.Type]*regType{}})

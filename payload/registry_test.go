@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"sync"
@@ -135,10 +136,10 @@ func TestRegisterErrors(t *testing.T) {
 	if _, err := r.Marshal(int32(1)); !errors.Is(err, payload.ErrUnregisteredType) {
 		t.Fatal(err)
 	}
-	if _, err := payload.NewRegistry(payload.Limits{MaxNestedLevels: 2}); !errors.Is(err, payload.ErrBadLimits) {
+	if _, err := payload.NewRegistry(payload.Limits{MaxNestedLevels: 2}); !errors.Is(err, payload.ErrBadConfig) {
 		t.Fatal(err)
 	}
-	if _, err := payload.NewRegistry(payload.Limits{MaxSize: -1}); !errors.Is(err, payload.ErrBadLimits) {
+	if _, err := payload.NewRegistry(payload.Limits{MaxSize: -1}); !errors.Is(err, payload.ErrBadConfig) {
 		t.Fatal(err)
 	}
 	if got := len(r.Names()); got != 9 {
@@ -258,5 +259,42 @@ func TestDefaultMaxSize(t *testing.T) {
 	b, _ = r.Marshal(make([]byte, payload.DefaultMaxSize))
 	if _, err := r.Unmarshal(b); !errors.Is(err, payload.ErrPayloadTooLarge) {
 		t.Fatal(err)
+	}
+}
+
+// Verify accepts exactly what NewRegistry accepts: the documented ranges,
+// with zero fields taking defaults; each refusal names its field.
+func TestLimitsVerify(t *testing.T) {
+	for _, l := range []payload.Limits{
+		{},
+		payload.DefaultLimits(),
+		{MaxSize: 1, MaxNestedLevels: 4, MaxArrayElements: 16, MaxMapPairs: 16},
+		{MaxNestedLevels: 65535, MaxArrayElements: math.MaxInt32, MaxMapPairs: math.MaxInt32},
+	} {
+		if err := l.Verify(); err != nil {
+			t.Errorf("%+v: %v", l, err)
+		}
+		if _, err := payload.NewRegistry(l); err != nil {
+			t.Errorf("NewRegistry(%+v): %v", l, err)
+		}
+	}
+	for _, tc := range []struct {
+		l     payload.Limits
+		field string
+	}{
+		{payload.Limits{MaxSize: -1}, "MaxSize"},
+		{payload.Limits{MaxNestedLevels: 3}, "MaxNestedLevels"},
+		{payload.Limits{MaxNestedLevels: 65536}, "MaxNestedLevels"},
+		{payload.Limits{MaxArrayElements: 15}, "MaxArrayElements"},
+		{payload.Limits{MaxArrayElements: -5}, "MaxArrayElements"},
+		{payload.Limits{MaxMapPairs: 15}, "MaxMapPairs"},
+	} {
+		err := tc.l.Verify()
+		if !errors.Is(err, payload.ErrBadConfig) || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%+v: %v, want ErrBadConfig naming %s", tc.l, err, tc.field)
+		}
+		if _, err := payload.NewRegistry(tc.l); !errors.Is(err, payload.ErrBadConfig) {
+			t.Errorf("NewRegistry(%+v): %v", tc.l, err)
+		}
 	}
 }

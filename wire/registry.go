@@ -54,6 +54,6 @@ var (
 	ErrDuplicateType = payload.ErrDuplicateType
 	// Deprecated: use payload.ErrBadName.
 	ErrBadName = payload.ErrBadName
-	// Deprecated: use payload.ErrBadLimits.
-	ErrBadLimits = payload.ErrBadLimits
+	// Deprecated: use payload.ErrBadConfig.
+	ErrBadLimits = payload.ErrBadConfig
 )

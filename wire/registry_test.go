@@ -65,7 +65,7 @@ func TestRegistryForwarding(t *testing.T) {
 		{wire.ErrDuplicateName, payload.ErrDuplicateName},
 		{wire.ErrDuplicateType, payload.ErrDuplicateType},
 		{wire.ErrBadName, payload.ErrBadName},
-		{wire.ErrBadLimits, payload.ErrBadLimits},
+		{wire.ErrBadLimits, payload.ErrBadConfig},
 	} {
 		if pair[0] != pair[1] {
 			t.Errorf("%v is not %v", pair[0], pair[1])
