@@ -13,8 +13,8 @@ import (
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
+	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/transport"
-	"github.com/enginekit/enginekit/wire"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -85,7 +85,7 @@ func startClusterNode(t testing.TB, auth *cluster.Authority, name string, issued
 	}
 	n := &clusterNode{t: t, name: name, kh: kh, cert: cert, verifier: v, synced: map[keyholder.Address]bool{}, forgot: map[keyholder.Address]bool{}}
 	n.sys = genserver.NewSystem(genserver.Config{Name: name})
-	reg, err := wire.NewRegistry(wire.Limits{})
+	reg, err := payload.NewRegistry(payload.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
