@@ -10,6 +10,7 @@ import (
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
+	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/wire"
 	"github.com/rs/zerolog"
 )
@@ -98,7 +99,7 @@ type Config struct {
 	Keyholder *keyholder.Keyholder
 	// Registry names the payload types engines exchange. Both nodes must
 	// register the same names.
-	Registry *wire.Registry
+	Registry *payload.Registry
 	// Broker is the System's event broker. With one, the proxy of each
 	// foreign engine that asked for events (its learn message carries a
 	// filter spec) subscribes to it and forwards the matching events.

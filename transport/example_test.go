@@ -7,8 +7,8 @@ import (
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
+	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/transport"
-	"github.com/enginekit/enginekit/wire"
 )
 
 type Greet struct{ Name string }
@@ -28,8 +28,8 @@ func Example() {
 	node := func(name string) (*genserver.System, *keyholder.Keyholder, *transport.Transport) {
 		sys := genserver.NewSystem(genserver.Config{Name: name})
 		kh, _ := keyholder.New(keyholder.Config{})
-		reg, _ := wire.NewRegistry(wire.Limits{})
-		_ = wire.Register[Greet](reg, "example.Greet")
+		reg, _ := payload.NewRegistry(payload.Limits{})
+		_ = payload.Register[Greet](reg, "example.Greet")
 		tr, err := transport.New(transport.Config{
 			System: sys, Keyholder: kh, Registry: reg, Auth: netconn.MACs,
 			OnLearn: func(e, _ keyholder.Address) { learned <- e },

@@ -15,7 +15,7 @@ import (
 	"github.com/enginekit/enginekit/events"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
-	"github.com/enginekit/enginekit/wire"
+	"github.com/enginekit/enginekit/payload"
 )
 
 var update = flag.Bool("update", false, "rewrite wire/testdata/control.txt")
@@ -43,7 +43,7 @@ func TestControlGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := wire.NewRegistry(wire.Limits{})
+	reg, err := payload.NewRegistry(payload.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
+	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/transport"
 	"github.com/enginekit/enginekit/wire"
 )
@@ -52,15 +53,15 @@ func newTNode(t testing.TB, name string, opts ...func(*transport.Config)) *tnode
 		t.Fatal(err)
 	}
 	n.kh = kh
-	reg, err := wire.NewRegistry(wire.Limits{})
+	reg, err := payload.NewRegistry(payload.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range []error{
-		wire.Register[Ping](reg, "test.Ping"),
-		wire.Register[BigReq](reg, "test.BigReq"),
-		wire.Register[Want](reg, "test.Want"),
-		wire.Register[Relay](reg, "test.Relay"),
+		payload.Register[Ping](reg, "test.Ping"),
+		payload.Register[BigReq](reg, "test.BigReq"),
+		payload.Register[Want](reg, "test.Want"),
+		payload.Register[Relay](reg, "test.Relay"),
 	} {
 		if e != nil {
 			t.Fatal(e)

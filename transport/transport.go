@@ -12,7 +12,7 @@ import (
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
-	"github.com/enginekit/enginekit/wire"
+	"github.com/enginekit/enginekit/payload"
 	"github.com/rs/zerolog"
 )
 
@@ -24,7 +24,7 @@ type Transport struct {
 	cfg    Config
 	sys    *genserver.System
 	kh     *keyholder.Keyholder
-	reg    *wire.Registry
+	reg    *payload.Registry
 	router keyholder.Address
 	net    netconn.Config
 	log    zerolog.Logger

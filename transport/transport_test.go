@@ -8,8 +8,8 @@ import (
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
+	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/transport"
-	"github.com/enginekit/enginekit/wire"
 )
 
 func TestParseEndpoint(t *testing.T) {
@@ -40,7 +40,7 @@ func TestParseEndpoint(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	kh, _ := keyholder.New(keyholder.Config{})
-	reg, _ := wire.NewRegistry(wire.Limits{})
+	reg, _ := payload.NewRegistry(payload.Limits{})
 	sys := genserver.NewSystem(genserver.Config{})
 	for _, cfg := range []transport.Config{
 		{},
@@ -56,7 +56,7 @@ func TestNewValidates(t *testing.T) {
 
 func TestNotRunning(t *testing.T) {
 	kh, _ := keyholder.New(keyholder.Config{})
-	reg, _ := wire.NewRegistry(wire.Limits{})
+	reg, _ := payload.NewRegistry(payload.Limits{})
 	tr, err := transport.New(transport.Config{System: genserver.NewSystem(genserver.Config{}), Keyholder: kh, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func TestNotRunning(t *testing.T) {
 
 func TestListenErrors(t *testing.T) {
 	kh, _ := keyholder.New(keyholder.Config{})
-	reg, _ := wire.NewRegistry(wire.Limits{})
+	reg, _ := payload.NewRegistry(payload.Limits{})
 	sys := genserver.NewSystem(genserver.Config{})
 	defer sys.Stop(context.Background())
 	tr, err := transport.New(transport.Config{System: sys, Keyholder: kh, Registry: reg})
