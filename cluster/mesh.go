@@ -81,6 +81,8 @@ type Mesh struct {
 	mu       sync.Mutex
 	have     map[keyholder.Address]string    // router → endpoint we Connected
 	lastSeen map[keyholder.Address]time.Time // routers we Connected: last seen among the members
+	failures map[Target]int                  // consecutive failed Connects
+	retryAt  map[Target]time.Time            // no Connect before then
 
 	connects, connectErrors, disconnects, disconnectErrors atomic.Uint64
 }
@@ -117,7 +119,8 @@ func NewMesh(cfg MeshConfig) (*Mesh, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Mesh{cfg: cfg, have: make(map[keyholder.Address]string), lastSeen: make(map[keyholder.Address]time.Time)}, nil
+	return &Mesh{cfg: cfg, have: make(map[keyholder.Address]string), lastSeen: make(map[keyholder.Address]time.Time),
+		failures: make(map[Target]int), retryAt: make(map[Target]time.Time)}, nil
 }
 
 // Dials reports whether, of the pair self–peer, self is the one that dials.
@@ -216,18 +219,63 @@ func (m *Mesh) Sync(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		m.mu.Lock()
+		wait := now.Before(m.retryAt[t])
+		m.mu.Unlock()
+		if wait {
+			continue
+		}
 		if err := m.cfg.Connector.Connect(ctx, t.Endpoint, t.Router); err != nil {
 			m.connectErrors.Add(1)
-			m.cfg.Logger.Warn().Err(err).Str("router", t.Router.String()).Str("endpoint", t.Endpoint).Msg("cluster mesh: connect failed; retrying")
+			m.mu.Lock()
+			n := m.failures[t]
+			m.failures[t] = n + 1
+			m.retryAt[t] = now.Add(retryDelay(m.cfg.Resync, n))
+			m.mu.Unlock()
+			ev := m.cfg.Logger.Debug()
+			if n == 0 {
+				ev = m.cfg.Logger.Warn()
+			}
+			ev.Err(err).Str("router", t.Router.String()).Str("endpoint", t.Endpoint).Int("failures", n+1).Msg("cluster mesh: connect failed; retrying with backoff")
 			continue
 		}
 		m.connects.Add(1)
 		m.mu.Lock()
 		m.have[t.Router] = t.Endpoint
 		m.lastSeen[t.Router] = now
+		delete(m.failures, t)
+		delete(m.retryAt, t)
 		m.mu.Unlock()
 		m.cfg.Logger.Info().Str("router", t.Router.String()).Str("endpoint", t.Endpoint).Msg("cluster mesh: connecting")
 	}
+	// Forget the backoff of targets no longer wanted.
+	m.mu.Lock()
+	for t := range m.failures {
+		if !slices.Contains(dial, t) {
+			delete(m.failures, t)
+			delete(m.retryAt, t)
+		}
+	}
+	m.mu.Unlock()
+}
+
+// MaxConnectRetry bounds the backoff between failed Connects of one target.
+const MaxConnectRetry = time.Minute
+
+// retryDelay is the wait after the (n+1)-th consecutive failed Connect:
+// resync·2ⁿ, at most MaxConnectRetry. Connect failing at once is a local
+// refusal (bad endpoint, already connecting), not a network error — the
+// transport redials those itself — so retrying every resync would only
+// repeat it.
+func retryDelay(resync time.Duration, n int) time.Duration {
+	d := resync
+	for range min(n, 16) {
+		d *= 2
+		if d >= MaxConnectRetry {
+			return MaxConnectRetry
+		}
+	}
+	return min(d, MaxConnectRetry)
 }
 
 func (m *Mesh) disconnect(t Target) {

@@ -299,3 +299,49 @@ func TestMeshDepartGrace(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// refusingConnector refuses every Connect, as a transport refuses a
+// duplicate.
+type refusingConnector struct{ calls *int }
+
+func (r refusingConnector) Connect(context.Context, string, keyholder.Address) error {
+	*r.calls++
+	return errors.New("transport: already connecting")
+}
+func (refusingConnector) Disconnect(string, keyholder.Address) error { return nil }
+
+// TestMeshConnectBackoff: a refused Connect is retried after resync·2ⁿ,
+// not on every Sync.
+func TestMeshConnectBackoff(t *testing.T) {
+	calls := 0
+	now := time.Unix(1000, 0)
+	peer := Member{Router: addr(2), Endpoints: []string{"a"}}
+	mesh, err := NewMesh(MeshConfig{
+		Self: addr(1), Connector: refusingConnector{&calls},
+		Members: func() []Member { return []Member{peer} },
+		Resync:  time.Second,
+		Now:     func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var at []int // seconds at which Connect was called
+	for sec := 0; sec < 40; sec++ {
+		before := calls
+		mesh.Sync(ctx)
+		if calls != before {
+			at = append(at, sec)
+		}
+		now = now.Add(time.Second)
+	}
+	if want := []int{0, 1, 3, 7, 15, 31}; !slices.Equal(at, want) {
+		t.Fatalf("Connect at %v s, want %v", at, want)
+	}
+	if s := mesh.Stats(); s.ConnectErrors != 6 || s.Connects != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	if got := retryDelay(time.Second, 100); got != MaxConnectRetry {
+		t.Fatalf("retryDelay capped at %v", got)
+	}
+}
