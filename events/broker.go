@@ -52,8 +52,9 @@ type Config struct {
 	MaxPending int
 	// Overflow is the default policy at the bound. Default DropNewest.
 	Overflow Overflow
-	// Logger receives the broker's debug logs. Default zerolog.Nop().
-	Logger *zerolog.Logger
+	// Logger receives the broker's debug logs. Default: the zero
+	// zerolog.Logger, which discards everything.
+	Logger zerolog.Logger
 }
 
 // SubOption overrides a Config default for one subscription.
@@ -150,12 +151,9 @@ func NewBroker(sys *genserver.System, cfg Config) (*Broker, error) {
 	if cfg.Overflow > Cancel {
 		return nil, fmt.Errorf("%w: unknown overflow policy %v", ErrBadConfig, cfg.Overflow)
 	}
-	b := &Broker{sys: sys, log: zerolog.Nop(), max: cfg.MaxPending, policy: cfg.Overflow, tab: newTable()}
+	b := &Broker{sys: sys, log: cfg.Logger, max: cfg.MaxPending, policy: cfg.Overflow, tab: newTable()}
 	if b.max == 0 {
 		b.max = DefaultMaxPending
-	}
-	if cfg.Logger != nil {
-		b.log = *cfg.Logger
 	}
 	b.scratch.New = func() any { return new(scratch) }
 	var opts []genserver.Option

@@ -61,7 +61,7 @@ func TestWrappedShutdownIsNotACrash(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var logs syncBuffer
 		log := zerolog.New(&logs)
-		sys := genserver.NewSystem(genserver.Config{Logger: &log})
+		sys := genserver.NewSystem(genserver.Config{Logger: log})
 		defer sys.Stop(context.Background())
 		why := fmt.Errorf("%w: config reloaded", genserver.ErrShutdown)
 		for _, stop := range []func(genserver.PID) error{

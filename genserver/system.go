@@ -13,8 +13,8 @@ type Config struct {
 	// Name appears in PIDs and logs. Default "node".
 	Name string
 	// Logger receives crash reports and dropped-message warnings.
-	// Default zerolog.Nop().
-	Logger *zerolog.Logger
+	// Default: the zero zerolog.Logger, which discards everything.
+	Logger zerolog.Logger
 }
 
 // System is one trust domain: its own processes and its own name registry.
@@ -38,13 +38,10 @@ type System struct {
 
 // NewSystem returns a running System.
 func NewSystem(cfg Config) *System {
-	s := &System{name: cfg.Name, log: zerolog.Nop(), procs: make(map[*Process]struct{})}
+	s := &System{name: cfg.Name, log: cfg.Logger, procs: make(map[*Process]struct{})}
 	s.slots.New = func() any { return &replySlot{pool: &s.slots, done: make(chan struct{}, 1)} }
 	if s.name == "" {
 		s.name = "node"
-	}
-	if cfg.Logger != nil {
-		s.log = *cfg.Logger
 	}
 	return s
 }
@@ -52,8 +49,14 @@ func NewSystem(cfg Config) *System {
 // Name returns the System's name.
 func (s *System) Name() string { return s.name }
 
-// Logger returns the System's logger.
-func (s *System) Logger() *zerolog.Logger { return &s.log }
+// Logger returns a copy of the System's logger (Config.Logger), as a
+// pointer so that calls chain (sys.Logger().Warn().Msg(...)): zerolog's
+// methods take pointers. Changing the copy does not change what the System's
+// processes log with.
+func (s *System) Logger() *zerolog.Logger {
+	l := s.log
+	return &l
+}
 
 // Whereis returns the process registered under name.
 func (s *System) Whereis(name string) (PID, bool) {

@@ -32,8 +32,10 @@ type Config struct {
 	Name string
 
 	// Logger gets the node's own events (key file written, listening,
-	// dialling, engines supervised) and, unless Transport.Logger is set,
-	// the transport's. Default: the zero zerolog.Logger, which discards.
+	// dialling, engines supervised), with a "component" field those of its
+	// System, broker and engines' supervisor, and, unless Transport.Logger
+	// (Admin.Logger) is set, the transport's (admin server's). Default: the
+	// zero zerolog.Logger, which discards.
 	Logger zerolog.Logger
 
 	// Keys says where the router and engine keys come from. Default: new

@@ -106,7 +106,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 
 	// 4. System, registry, broker, transport.
-	n.sys = genserver.NewSystem(genserver.Config{Name: cfg.Name, Logger: loggerPtr(n.log.With().Str("component", "genserver").Logger())})
+	n.sys = genserver.NewSystem(genserver.Config{Name: cfg.Name, Logger: n.log.With().Str("component", "genserver").Logger()})
 	defer func() {
 		if err != nil {
 			n.stopStarted()
@@ -122,7 +122,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			return nil, fmt.Errorf("node: registering payload types: %w", err)
 		}
 	}
-	if n.broker, err = events.NewBroker(n.sys, events.Config{Name: cfg.Name}); err != nil {
+	if n.broker, err = events.NewBroker(n.sys, events.Config{Name: cfg.Name, Logger: n.log.With().Str("component", "events").Logger()}); err != nil {
 		return nil, err
 	}
 	tcfg := cfg.Transport
@@ -197,8 +197,6 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 // ErrPeerDown is wrapped by Start's error when RequirePeers is set and a
 // peer does not answer.
 var ErrPeerDown = errors.New("node: peer unreachable")
-
-func loggerPtr(l zerolog.Logger) *zerolog.Logger { return &l }
 
 func (n *Node) startEngines() error {
 	children := make([]supervisor.ChildSpec, 0, len(n.cfg.Engines))
