@@ -26,6 +26,10 @@
 //     members and follows a member that comes back under a new address,
 //     through a small Connector interface that the transport satisfies.
 //
+// An Agent runs a Membership and its Mesh as one suture service; with a
+// Verifier's Admit as the transport's AdmitCredential and the certificate as
+// its Credential, that is all a node needs (see Agent for the wiring).
+//
 // docs/clusters.md explains the design, its costs at 100 and 1,000 nodes,
 // and where a full mesh stops being sensible.
 package cluster
