@@ -43,6 +43,7 @@ type clusterNode struct {
 	synced map[keyholder.Address]bool
 	forgot map[keyholder.Address]bool // engines forgotten
 
+	agent    *cluster.Agent
 	stopOnce sync.Once
 	stopJoin func() // stops membership and mesh
 }
@@ -223,7 +224,7 @@ func fastGossip(c *memberlist.Config) {
 
 // join starts n's cluster agent (membership and mesh), through seed if
 // any.
-func (n *clusterNode) join(gossipKey []byte, seed string) *cluster.Membership {
+func (n *clusterNode) join(gossipKey []byte, seed string) *cluster.Agent {
 	t := n.t
 	t.Helper()
 	cfg := cluster.AgentConfig{
@@ -257,7 +258,8 @@ func (n *clusterNode) join(gossipKey []byte, seed string) *cluster.Membership {
 			t.Errorf("agent: %v", err)
 		}
 	}
-	return a.Membership()
+	n.agent = a
+	return a
 }
 
 // TestThreeNodesJoinLeaveRestart is the "done when" in one
@@ -274,7 +276,15 @@ func TestThreeNodesJoinLeaveRestart(t *testing.T) {
 	gk, _ := auth.GossipKey()
 	now := time.Now()
 	nodes := []*clusterNode{newClusterNode(t, auth, "n0", now), newClusterNode(t, auth, "n1", now), newClusterNode(t, auth, "n2", now)}
-	seed := nodes[0].join(gk, "")
+	// Order by router, so that the leaver below (the highest) was dialled
+	// by both others and both must Disconnect it.
+	slices.SortFunc(nodes, func(a, b *clusterNode) int {
+		if cluster.Dials(a.kh.Router(), b.kh.Router()) {
+			return -1
+		}
+		return 1
+	})
+	seed := nodes[0].join(gk, "").Membership()
 	nodes[1].join(gk, seed.Addr())
 	nodes[2].join(gk, seed.Addr())
 
@@ -319,6 +329,22 @@ func TestThreeNodesJoinLeaveRestart(t *testing.T) {
 		}
 		return true
 	})
+
+	// Those that dialled n2 disconnect it (after the mesh's depart grace)
+	// through the transport's Disconnect, without error.
+	eventually(t, "the dialers of n2 to disconnect it", func() bool {
+		for _, n := range nodes[:2] {
+			if n.agent.Mesh().Stats().Disconnects != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range nodes[:2] {
+		if s := n.agent.Mesh().Stats(); s.DisconnectErrors != 0 || s.ConnectErrors != 0 {
+			t.Errorf("%s: mesh %+v", n.name, s)
+		}
+	}
 
 	// n2 comes back with the same keys on a new port.
 	back := startClusterNode(t, auth, "n2", now, leaver.kh)
