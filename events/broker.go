@@ -171,11 +171,17 @@ func NewBroker(sys *genserver.System, cfg Config) (*Broker, error) {
 // PID returns the broker's process, the sender of Overflowed messages.
 func (b *Broker) PID() genserver.PID { return b.pid }
 
-// Close stops the broker's process and drops every subscription; it waits
-// for the process to exit or ctx to end. It is safe to call more than once.
-func (b *Broker) Close(ctx context.Context) error {
-	err := b.sys.StopProcess(ctx, b.pid, nil)
+// Close stops the broker's process and drops every subscription, and returns
+// once the process has exited (it runs only this package's code, so that is
+// prompt). Close is safe to call more than once and from several goroutines;
+// once the broker is closed it returns nil. Publish, Subscribe and Update
+// then fail with ErrClosed.
+func (b *Broker) Close() error {
+	err := b.sys.StopProcess(context.Background(), b.pid, nil)
 	if errors.Is(err, genserver.ErrNoProcess) {
+		// Stopped already, or stopping under another Close or its System's
+		// Stop: wait for the exit all the same.
+		<-b.pid.Done()
 		return nil
 	}
 	return err

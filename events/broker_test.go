@@ -484,11 +484,10 @@ func TestClose(t *testing.T) {
 	sys, b := newBroker(t, events.Config{})
 	pid := spawnSink(t, sys, newSink(1, true))
 	id := subscribe(t, b, pid, events.All())
-	ctx := context.Background()
-	if err := b.Close(ctx); err != nil {
+	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Close(ctx); err != nil {
+	if err := b.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
 	if _, err := b.Publish(genserver.PID{}, events.Event{Topic: "t"}); !errors.Is(err, events.ErrClosed) {
@@ -509,7 +508,7 @@ func TestClose(t *testing.T) {
 
 	// Stopping the System closes its brokers; so does killing the process.
 	for _, stop := range []func(*genserver.System, *events.Broker){
-		func(sys *genserver.System, _ *events.Broker) { _ = sys.Stop(ctx) },
+		func(sys *genserver.System, _ *events.Broker) { _ = sys.Stop(context.Background()) },
 		func(sys *genserver.System, b *events.Broker) {
 			_ = sys.Kill(b.PID())
 			<-b.PID().Done()
@@ -639,5 +638,23 @@ func TestPublishAllocations(t *testing.T) {
 	miss := events.Event{Topic: "nobody.listens", Attrs: []events.Attr{{"k", "v"}}}
 	if a := testing.AllocsPerRun(100, func() { _, _ = b.Publish(genserver.PID{}, miss) }); a != 0 {
 		t.Errorf("a publish that matches nothing allocates %v times", a)
+	}
+}
+
+// Close from several goroutines at once: each returns once the broker's
+// process is gone, and none fails.
+func TestCloseConcurrent(t *testing.T) {
+	_, b := newBroker(t, events.Config{})
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() { errs <- b.Close() }()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+		if b.PID().Alive() {
+			t.Error("Close returned while the broker's process runs")
+		}
 	}
 }

@@ -2,7 +2,6 @@ package ordering
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"unicode/utf8"
 
@@ -73,7 +72,7 @@ func (s *server) Init(p *genserver.Process) error {
 		return fmt.Errorf("ordering: starting a private broker: %w", err)
 	}
 	if err := p.Link(b.PID()); err != nil {
-		_ = b.Close(context.Background())
+		_ = b.Close()
 		return fmt.Errorf("ordering: linking the private broker: %w", err)
 	}
 	s.broker, s.private = b, true
@@ -142,7 +141,7 @@ func (s *server) HandleInfo(p *genserver.Process, msg any) {
 func (s *server) Terminate(p *genserver.Process, reason error) {
 	if s.private {
 		p.Unlink(s.broker.PID())
-		_ = s.broker.Close(context.Background())
+		_ = s.broker.Close()
 	}
 }
 
