@@ -18,8 +18,9 @@ type Relay struct {
 	target  string
 	wg      sync.WaitGroup
 
-	mu    sync.Mutex
-	conns []net.Conn
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool
 }
 
 // New listens on network/address (a loopback TCP address or a Unix socket
@@ -51,9 +52,15 @@ func (r *Relay) accept() {
 			continue
 		}
 		r.mu.Lock()
+		if r.closed { // accepted as Close ran: Close's Cut did not see it
+			r.mu.Unlock()
+			in.Close()
+			out.Close()
+			return
+		}
 		r.conns = append(r.conns, in, out)
-		r.mu.Unlock()
 		r.wg.Add(2)
+		r.mu.Unlock()
 		go r.pipe(in, out)
 		go r.pipe(out, in)
 	}
@@ -78,9 +85,18 @@ func (r *Relay) Cut() {
 }
 
 // Close stops accepting, cuts every connection and waits for the relay's
-// goroutines. It is safe to call twice.
+// goroutines. It is safe to call more than once and from several
+// goroutines: every call waits the same way, and calls after the first
+// return nil.
 func (r *Relay) Close() error {
-	err := r.ln.Close()
+	r.mu.Lock()
+	first := !r.closed
+	r.closed = true
+	r.mu.Unlock()
+	var err error
+	if first {
+		err = r.ln.Close()
+	}
 	r.Cut()
 	r.wg.Wait()
 	return err

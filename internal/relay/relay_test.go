@@ -69,7 +69,9 @@ func TestRelayAndCut(t *testing.T) {
 			if err := r.Close(); err != nil {
 				t.Fatal(err)
 			}
-			_ = r.Close() // twice is fine
+			if err := r.Close(); err != nil { // twice is fine
+				t.Fatalf("second Close: %v", err)
+			}
 		})
 	}
 }
