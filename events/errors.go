@@ -23,5 +23,5 @@ var (
 	// ErrClosed: the broker is closed (Close, or its System stopped).
 	ErrClosed = errors.New("events: broker closed")
 	// ErrBadConfig: a Config or subscription option is invalid.
-	ErrBadConfig = errors.New("events: invalid config")
+	ErrBadConfig = errors.New("events: bad config")
 )

@@ -66,8 +66,8 @@ var (
 	ErrWaiterExited = errors.New("ordering: waiter exited before replying")
 	// ErrUnknownRequest: a call of a type the engine does not serve.
 	ErrUnknownRequest = errors.New("ordering: unknown request")
-	// ErrConfig: the Config is not usable (the engine fails to start).
-	ErrConfig = errors.New("ordering: bad config")
+	// ErrBadConfig: the Config is not usable (the engine fails to start).
+	ErrBadConfig = errors.New("ordering: bad config")
 )
 
 // MaxTxID is the longest TxID, in bytes: the longest string an event
@@ -120,7 +120,7 @@ type Config struct {
 	MaxWaiters int
 	// WaiterCheck is how often a waiter checks that its caller has not
 	// given up early (a waiter always ends at its caller's deadline).
-	// Default DefaultWaiterCheck; negative is an error (ErrConfig, at Init).
+	// Default DefaultWaiterCheck; negative is an error (ErrBadConfig, at Init).
 	WaiterCheck time.Duration
 }
 

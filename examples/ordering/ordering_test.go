@@ -432,7 +432,7 @@ func TestRefusals(t *testing.T) {
 	}
 
 	for _, cfg := range []ordering.Config{{WaiterCheck: -time.Second}, {Topic: "\xff"}} {
-		if _, err := sys.Spawn(ordering.New(cfg)); !errors.Is(err, ordering.ErrConfig) {
+		if _, err := sys.Spawn(ordering.New(cfg)); !errors.Is(err, ordering.ErrBadConfig) {
 			t.Fatalf("spawn with %+v: %v", cfg, err)
 		}
 	}

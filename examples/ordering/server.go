@@ -59,10 +59,10 @@ func newServer(cfg Config) *server {
 // other (a Kill of the engine, which skips Terminate, takes the broker along).
 func (s *server) Init(p *genserver.Process) error {
 	if s.cfg.WaiterCheck < 0 {
-		return fmt.Errorf("%w: negative WaiterCheck %v", ErrConfig, s.cfg.WaiterCheck)
+		return fmt.Errorf("%w: negative WaiterCheck %v", ErrBadConfig, s.cfg.WaiterCheck)
 	}
 	if events.Topic(s.cfg.Topic).Validate() != nil {
-		return fmt.Errorf("%w: topic %q", ErrConfig, s.cfg.Topic)
+		return fmt.Errorf("%w: topic %q", ErrBadConfig, s.cfg.Topic)
 	}
 	if s.broker != nil {
 		return nil

@@ -64,7 +64,7 @@ func newServer(cfg Config) *server {
 //	def init(cfg), do: {:ok, %{cfg: cfg, data: %{}, ...}, {:continue, :load}}
 func (s *server) Init(p *genserver.Process) error {
 	if s.cfg.SnapshotEvery < 0 {
-		return fmt.Errorf("%w: negative SnapshotEvery %v", ErrConfig, s.cfg.SnapshotEvery)
+		return fmt.Errorf("%w: negative SnapshotEvery %v", ErrBadConfig, s.cfg.SnapshotEvery)
 	}
 	p.Continue(load{})
 	return nil

@@ -104,8 +104,8 @@ var (
 	ErrInvalidKey = errors.New("storage: key is not valid UTF-8")
 	// ErrUnknownRequest: a call of a type the engine does not serve.
 	ErrUnknownRequest = errors.New("storage: unknown request")
-	// ErrConfig: the Config is not usable (the engine fails to start).
-	ErrConfig = errors.New("storage: bad config")
+	// ErrBadConfig: the Config is not usable (the engine fails to start).
+	ErrBadConfig = errors.New("storage: bad config")
 	// ErrBadSnapshot: the stored snapshot does not decode. The engine stops
 	// rather than start empty and overwrite it with its next snapshot.
 	ErrBadSnapshot = errors.New("storage: bad snapshot")
@@ -139,7 +139,7 @@ type Config struct {
 	// Default: none (no snapshots, no timer).
 	Snapshots SnapshotStore
 	// SnapshotEvery is the snapshot period. Default DefaultSnapshotEvery;
-	// negative is an error (ErrConfig, at Init).
+	// negative is an error (ErrBadConfig, at Init).
 	SnapshotEvery time.Duration
 }
 

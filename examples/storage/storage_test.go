@@ -449,7 +449,7 @@ func storeWith(t *testing.T, data []byte) storage.SnapshotStore {
 
 func TestBadConfig(t *testing.T) {
 	sys := newSystem(t)
-	if _, err := sys.Spawn(storage.New(storage.Config{SnapshotEvery: -time.Second})); !errors.Is(err, storage.ErrConfig) {
+	if _, err := sys.Spawn(storage.New(storage.Config{SnapshotEvery: -time.Second})); !errors.Is(err, storage.ErrBadConfig) {
 		t.Fatalf("negative SnapshotEvery: %v", err)
 	}
 }
