@@ -57,6 +57,19 @@ type Config struct {
 	Logger zerolog.Logger
 }
 
+// DefaultConfig returns the Config that a zero Config stands for, with the
+// defaults written out.
+func DefaultConfig() Config { return Config{MaxPending: DefaultMaxPending, Overflow: DropNewest} }
+
+// Verify returns an error wrapping ErrBadConfig that names what is wrong
+// with c, or nil. NewBroker calls it.
+func (c Config) Verify() error {
+	if c.Overflow > Cancel {
+		return fmt.Errorf("%w: unknown overflow policy %v", ErrBadConfig, c.Overflow)
+	}
+	return nil
+}
+
 // SubOption overrides a Config default for one subscription.
 type SubOption func(*subOpts)
 
@@ -148,8 +161,8 @@ func NewBroker(sys *genserver.System, cfg Config) (*Broker, error) {
 	if sys == nil {
 		return nil, fmt.Errorf("%w: nil System", ErrBadConfig)
 	}
-	if cfg.Overflow > Cancel {
-		return nil, fmt.Errorf("%w: unknown overflow policy %v", ErrBadConfig, cfg.Overflow)
+	if err := cfg.Verify(); err != nil {
+		return nil, err
 	}
 	b := &Broker{sys: sys, log: cfg.Logger, max: cfg.MaxPending, policy: cfg.Overflow, tab: newTable()}
 	if b.max == 0 {

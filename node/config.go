@@ -154,6 +154,12 @@ type Peer struct {
 	Router keyholder.Address
 }
 
+// DefaultConfig returns the Config that a zero Config stands for, with
+// the defaults written out: Name DefaultName, MaxRestarts
+// DefaultMaxRestarts, Period DefaultPeriod; new keys in memory, no
+// listeners, peers or engines.
+func DefaultConfig() Config { return Config{}.withDefaults() }
+
 func (c Config) withDefaults() Config {
 	if c.Name == "" {
 		c.Name = DefaultName

@@ -62,6 +62,7 @@ func TestVerify(t *testing.T) {
 		{"transport system set", node.Config{Transport: transport.Config{System: genserver.NewSystem(genserver.Config{})}}, "node's to set"},
 		{"bad auth", node.Config{Transport: transport.Config{Auth: 7}}, "Auth"},
 		{"nil register", node.Config{Register: []func(*payload.Registry) error{nil}}, "Register[0]"},
+		{"ok: defaults written out", node.DefaultConfig(), ""},
 		{"ok: peer policy", node.Config{Listen: []node.Listener{{Endpoint: "tcp://127.0.0.1:0"}}, Peers: []node.Peer{{Endpoint: "unix:///x.sock", Router: r}}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -288,5 +289,13 @@ func TestAdmin(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "address already in use") || incarnations.Load() != 0 {
 		t.Fatalf("busy admin address: %v, %d incarnations", err, incarnations.Load())
+	}
+}
+
+// DefaultConfig writes out what the zero Config's fields default to.
+func TestDefaultConfig(t *testing.T) {
+	d := node.DefaultConfig()
+	if d.Name != node.DefaultName || d.MaxRestarts != node.DefaultMaxRestarts || d.Period != node.DefaultPeriod {
+		t.Fatalf("%+v", d)
 	}
 }
