@@ -52,6 +52,26 @@ type workload struct {
 	// run measures the figure. It sets up and tears down everything it
 	// uses, and uses o's helpers to size and repeat its loops.
 	run func(ctx context.Context, o benchOpts) (measurement, error)
+	// derive, in place of run, computes the row from rows measured before
+	// it in the same run.
+	derive *derivation
+}
+
+// derivation is a row computed from others: f gets their values in the
+// order of from; text says how, for the report.
+type derivation struct {
+	from []string
+	f    func([]float64) float64
+	text string
+}
+
+// deps are the rows w needs measured before it, or compared with.
+func (w workload) deps() []string {
+	deps := []string{w.limit, w.targetOf}
+	if w.derive != nil {
+		deps = append(deps, w.derive.from...)
+	}
+	return deps
 }
 
 // measurement is what a workload measured: its value and, for figures made
@@ -288,8 +308,17 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 	byName := make(map[string]benchResult, len(ws))
 	failed := 0
 	for _, w := range runOrder(ws) {
-		fmt.Fprintf(progress, "running %s...", w.name)
-		m, err := runOne(ctx, w, o, timeout, stuckGrace)
+		var (
+			m   measurement
+			err error
+		)
+		if w.derive != nil {
+			fmt.Fprintf(progress, "computing %s...", w.name)
+			m, err = derive(w.derive, byName)
+		} else {
+			fmt.Fprintf(progress, "running %s...", w.name)
+			m, err = runOne(ctx, w, o, timeout, stuckGrace)
+		}
 		if err == nil && (math.IsNaN(m.value) || math.IsInf(m.value, 0)) {
 			err = fmt.Errorf("measured %v", m.value)
 		}
@@ -357,6 +386,19 @@ func runOne(ctx context.Context, w workload, o benchOpts, timeout, grace time.Du
 	return r.m, r.err
 }
 
+// derive computes a derived row from the rows it needs.
+func derive(d *derivation, byName map[string]benchResult) (measurement, error) {
+	in := make([]float64, len(d.from))
+	for i, name := range d.from {
+		r, ok := byName[name]
+		if !ok || r.err != nil {
+			return measurement{}, fmt.Errorf("%s, which it is computed from, failed", name)
+		}
+		in[i] = r.m.value
+	}
+	return measurement{value: d.f(in)}, nil
+}
+
 // runOrder orders ws, which is in table order, so that each limit runs
 // just before the first figure compared with it: on a machine whose load
 // changes during the run (a shared one), a figure and its limit are then
@@ -374,8 +416,8 @@ func runOrder(ws []workload) []workload {
 			return
 		}
 		done[w.name] = true
-		for _, dep := range []string{w.limit, w.targetOf} {
-			if d, ok := byName[dep]; ok && strings.HasPrefix(dep, "limit.") {
+		for _, dep := range w.deps() {
+			if d, ok := byName[dep]; ok && (strings.HasPrefix(dep, "limit.") || w.derive != nil) {
 				add(d)
 			}
 		}
@@ -409,8 +451,9 @@ func selectWorkloads(all []workload, expr string) ([]workload, error) {
 			return
 		}
 		keep[name] = true
-		add(w.limit)
-		add(w.targetOf)
+		for _, dep := range w.deps() {
+			add(dep)
+		}
 	}
 	for _, w := range all {
 		if re.MatchString(w.name) {
@@ -514,6 +557,7 @@ type benchLine struct {
 	Pass       *bool    `json:"pass,omitempty"`
 	Limit      string   `json:"limit,omitempty"`
 	Ratio      *float64 `json:"ratio,omitempty"`
+	Derived    string   `json:"derived,omitempty"`
 	Error      string   `json:"error,omitempty"`
 }
 
@@ -528,6 +572,9 @@ func printBenchJSON(w io.Writer, results []benchResult) error {
 	for _, r := range results {
 		line := benchLine{Name: r.w.name, Unit: r.w.unit, Better: r.w.better.String(), Limit: r.w.limit,
 			TargetOf: r.w.targetOf, TargetText: targetText(r.w)}
+		if r.w.derive != nil {
+			line.Derived = r.w.derive.text
+		}
 		if r.w.target != 0 {
 			line.Target = &r.w.target
 		}
@@ -600,6 +647,8 @@ func printBenchTable(w io.Writer, results []benchResult, o benchOpts) error {
 		vs := ""
 		if q, ok := ratio(r, byName); ok {
 			vs = fmt.Sprintf("%s× %s", formatRatio(q), r.w.limit)
+		} else if r.w.derive != nil {
+			vs = "= " + r.w.derive.text
 		}
 		fmt.Fprintf(tw, "%s\t%s %s\t%s\t%s\t%s\t%s\n", r.w.name, formatValue(r.m.value, r.w.unit), r.w.unit, lat, targetText(r.w), mark, vs)
 	}

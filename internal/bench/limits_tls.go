@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"math"
 	"strconv"
 	"time"
@@ -84,58 +83,14 @@ func newTLSPair() (*connPair, error) {
 	return cp, nil
 }
 
-// msgAuth is one end's per-message authentication in a ping-pong: seal
-// writes the tag after the payload, open checks the peer's.
-type msgAuth struct {
-	tagLen int
-	seal   func(msg []byte)
-	open   func(msg []byte) bool
-}
-
-// newSignedMsgs is ed25519 per message: each end signs what it sends with
-// its key and verifies what it gets with the other's, as one engine
-// talking to another does with signatures.
-func newSignedMsgs() (client, server msgAuth, err error) {
-	pubA, privA, err := ed25519.GenerateKey(rand.Reader)
+// tlsRTT is a ping-pong of 128-byte messages over raw TLS.
+func tlsRTT(ctx context.Context, o benchOpts) (float64, error) {
+	cp, err := newTLSPair()
 	if err != nil {
-		return client, server, err
+		return 0, err
 	}
-	pubB, privB, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return client, server, err
-	}
-	side := func(priv ed25519.PrivateKey, peer ed25519.PublicKey) msgAuth {
-		return msgAuth{
-			tagLen: ed25519.SignatureSize,
-			seal:   func(msg []byte) { copy(msg[limitPayload:], ed25519.Sign(priv, msg[:limitPayload])) },
-			open:   func(msg []byte) bool { return ed25519.Verify(peer, msg[:limitPayload], msg[limitPayload:]) },
-		}
-	}
-	return side(privA, pubB), side(privB, pubA), nil
-}
-
-// newMACedMsgs is HMAC-SHA256 per message with a key per sender, the
-// keyed states reused, as MACs mode does.
-func newMACedMsgs() (client, server msgAuth, err error) {
-	keyA, keyB := make([]byte, 32), make([]byte, 32)
-	if _, err := rand.Read(keyA); err != nil {
-		return client, server, err
-	}
-	if _, err := rand.Read(keyB); err != nil {
-		return client, server, err
-	}
-	side := func(mine, peers []byte) msgAuth {
-		own, other := hmac.New(sha256.New, mine), hmac.New(sha256.New, peers)
-		var sum [sha256.Size]byte
-		return msgAuth{
-			tagLen: sha256.Size,
-			seal:   func(msg []byte) { macInto(own, msg[:limitPayload], msg[limitPayload:limitPayload]) },
-			open: func(msg []byte) bool {
-				return hmac.Equal(macInto(other, msg[:limitPayload], sum[:0]), msg[limitPayload:])
-			},
-		}
-	}
-	return side(keyA, keyB), side(keyB, keyA), nil
+	defer cp.close()
+	return pingPong(ctx, o, cp)
 }
 
 func macInto(h hash.Hash, msg, dst []byte) []byte {
@@ -144,70 +99,7 @@ func macInto(h hash.Hash, msg, dst []byte) []byte {
 	return h.Sum(dst)
 }
 
-var errBadTag = errors.New("tag does not verify")
-
-// tlsRTT is a ping-pong of 128-byte messages over raw TLS; with auth, each
-// message also carries a tag its sender made and its receiver checks.
-func tlsRTT(auth func() (client, server msgAuth, err error)) func(context.Context, benchOpts) (float64, error) {
-	return func(ctx context.Context, o benchOpts) (float64, error) {
-		none := msgAuth{seal: func([]byte) {}, open: func([]byte) bool { return true }}
-		cli, srv := none, none
-		if auth != nil {
-			var err error
-			if cli, srv, err = auth(); err != nil {
-				return 0, err
-			}
-		}
-		cp, err := newTLSPair()
-		if err != nil {
-			return 0, err
-		}
-		defer cp.close()
-		size := limitPayload + cli.tagLen
-		done := make(chan error, 1)
-		go func() { // echo, authenticated, until the client hangs up
-			defer cp.server.Close()
-			buf := make([]byte, size)
-			for {
-				if _, err := io.ReadFull(cp.server, buf); err != nil {
-					done <- nil
-					return
-				}
-				if !srv.open(buf) {
-					done <- errBadTag
-					return
-				}
-				srv.seal(buf)
-				if _, err := cp.server.Write(buf); err != nil {
-					done <- nil
-					return
-				}
-			}
-		}()
-		buf := make([]byte, size)
-		v, err := o.latencyUS(ctx, math.MaxInt, func(n int) (time.Duration, error) {
-			start := time.Now()
-			for range n {
-				cli.seal(buf)
-				if _, err := cp.client.Write(buf); err != nil {
-					return 0, err
-				}
-				if _, err := io.ReadFull(cp.client, buf); err != nil {
-					return 0, err
-				}
-				if !cli.open(buf) {
-					return 0, errBadTag
-				}
-			}
-			return time.Since(start), nil
-		})
-		cp.client.Close()
-		if serr := <-done; err == nil {
-			err = serr
-		}
-		return v, err
-	}
-}
+var errBadTag = errors.New("signature does not verify")
 
 // tlsStreamRate is the raw TLS stream of framed 128-byte messages.
 func tlsStreamRate(ctx context.Context, o benchOpts) (float64, error) {
