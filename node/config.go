@@ -84,6 +84,13 @@ type Config struct {
 	// Default: none.
 	Admin *admin.Config
 
+	// Cluster, when set, makes the node a member of a cluster: admitted by
+	// its membership certificate, admitting by theirs, finding the other
+	// members by gossip and keeping a connection to each (see Cluster). A
+	// listener without Accept then admits cluster members (and Peers).
+	// Default: none.
+	Cluster *Cluster
+
 	// Transport configures the transport. Leave System, Keyholder, Registry
 	// and Broker nil: the node sets them. Zero fields take the transport's
 	// documented defaults (Auth: signatures; ForgetGrace: 5 s).
@@ -194,6 +201,11 @@ func (c Config) Verify() error {
 	case c.Transport.ForgetGrace < 0:
 		return bad("negative Transport.ForgetGrace")
 	}
+	if c.Cluster != nil {
+		if err := c.Cluster.verify(c); err != nil {
+			return err
+		}
+	}
 	if c.Admin != nil {
 		if err := c.Admin.Verify(); err != nil { // a non-loopback address, say, before anything starts
 			return fmt.Errorf("%w: Admin: %w", ErrBadConfig, err)
@@ -220,7 +232,7 @@ func (c Config) Verify() error {
 		if _, _, err := transport.ParseEndpoint(l.Endpoint); err != nil {
 			return bad("listen %q: %v", l.Endpoint, err)
 		}
-		if l.Accept == nil && len(c.Peers) == 0 {
+		if l.Accept == nil && len(c.Peers) == 0 && c.Cluster == nil {
 			return bad("listen %s would admit no one: set its Accept (netconn.AcceptAny, netconn.AllowOnly) or give Peers", l.Endpoint)
 		}
 	}

@@ -30,7 +30,13 @@
 //  6. listens on each listener (port 0 picks a free port: ListenAddrs tells
 //     which) and starts dialling each peer, re-dialled with backoff whenever
 //     the connection drops;
-//  7. with Config.Admin, starts the admin server (package admin), whose
+//  7. with Config.Cluster, starts the cluster agent (package cluster): the
+//     gossip membership joins through Cluster.Discovery and the mesh keeps a
+//     connection to every member; the transport presents the node's
+//     certificate and admits members by theirs (step 2 checked that the
+//     certificate names this node's router and is valid, and bound the
+//     gossip address once);
+//  8. with Config.Admin, starts the admin server (package admin), whose
 //     address step 2 checked too.
 //
 // A failure at any step undoes the steps before it.
@@ -38,7 +44,8 @@
 // # Stopping
 //
 // Stop closes the admin server, then stops the engines (each engine's stop
-// tells every peer to forget it), then the transport (which says farewell to its peers and closes the
+// tells every peer to forget it), then the cluster agent (leaving the
+// gossip and dropping the mesh's connections), then the transport (which says farewell to its peers and closes the
 // connections, flushing what is queued), then the System and, when the node
 // made it, the keyholder. It is the only order that neither loses the last
 // messages nor makes the supervisor restart engines whose System is gone.

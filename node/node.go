@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/enginekit/enginekit/admin"
+	"github.com/enginekit/enginekit/cluster"
 	"github.com/enginekit/enginekit/events"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
@@ -42,6 +43,8 @@ type Node struct {
 
 	trRun, supRun *background
 	admin         *admin.Server
+	cluster       *cluster.Agent
+	clusterRun    *background
 
 	done     chan struct{} // closed when the transport or the supervisor ended, or on Stop
 	doneOnce sync.Once
@@ -92,6 +95,15 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			return nil, fmt.Errorf("admin %s: %w", cfg.Admin.Addr, err)
 		}
 	}
+	var verifier *cluster.Verifier
+	if cfg.Cluster != nil {
+		if verifier, err = clusterVerifier(cfg.Cluster, n.kh.Router()); err != nil {
+			return nil, err
+		}
+		if err := checkGossip(cfg.Cluster.gossip()); err != nil {
+			return nil, fmt.Errorf("cluster gossip %s: %w", cfg.Cluster.gossip(), err)
+		}
+	}
 	if cfg.RequirePeers {
 		for _, p := range cfg.Peers {
 			if err := probe(ctx, p.Endpoint); err != nil {
@@ -130,6 +142,10 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if reflect.ValueOf(tcfg.Logger).IsZero() { // not set: the node's
 		tcfg.Logger = n.log.With().Str("component", "transport").Logger()
 	}
+	if verifier != nil { // we present our certificate and admit members by theirs
+		tcfg.Net.Credential = cfg.Cluster.Certificate.Bytes()
+		tcfg.Net.AdmitCredential = verifier.Admit
+	}
 	if n.tr, err = transport.New(tcfg); err != nil {
 		return nil, err
 	}
@@ -162,6 +178,11 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			return nil, fmt.Errorf("peer %s: %w", p.Endpoint, err)
 		}
 		n.log.Info().Str("event", "dial").Str("endpoint", p.Endpoint).Stringer("router", p.Router).Msg("dialling peer")
+	}
+	if cfg.Cluster != nil {
+		if err := n.startCluster(verifier); err != nil {
+			return nil, err
+		}
 	}
 
 	// 7. The admin server.
@@ -317,6 +338,11 @@ func (n *Node) stopParts(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("engines: %w", err))
 		}
 		n.log.Info().Msg("engines stopped")
+	}
+	if n.clusterRun != nil { // leave the cluster, drop the mesh's connections
+		if err := n.clusterRun.stop(); err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, fmt.Errorf("cluster: %w", err))
+		}
 	}
 	if n.trRun != nil {
 		if err := n.trRun.stop(); err != nil && !errors.Is(err, context.Canceled) {

@@ -1,0 +1,192 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/enginekit/enginekit/cluster"
+	"github.com/enginekit/enginekit/keyholder"
+	"github.com/enginekit/enginekit/transport"
+	"github.com/hashicorp/memberlist"
+)
+
+// DefaultGossip is where a cluster node's gossip listens when
+// Cluster.Gossip is empty (memberlist's usual port, on loopback).
+const DefaultGossip = "127.0.0.1:7946"
+
+// ErrWrongCertificate is wrapped by Start's error when the cluster
+// certificate names another router than the node's own (it was issued for
+// another key file).
+var ErrWrongCertificate = errors.New("node: cluster certificate is for another router")
+
+// Cluster makes the node a member of a cluster (package cluster): it
+// presents its certificate to every peer, admits every peer presenting a
+// valid certificate of the same cluster (beside the routers its listeners'
+// Accept and Peers admit), finds the other members by gossip, and keeps a
+// transport connection to each of them. See docs/clusters.md.
+type Cluster struct {
+	// Certificate is the node's membership certificate
+	// (cluster.ReadCertFile); it must name the node's router and be valid
+	// now. The cluster key it carries is the one trusted. Required.
+	Certificate *cluster.Certificate
+
+	// GossipKey encrypts the gossip (cluster.ReadGossipKeyFile): the
+	// cluster's, shared by every member. Required.
+	GossipKey []byte
+
+	// Discovery finds members to join through: cluster.Static (seed
+	// gossip addresses) or cluster.DNS. nil: none, the node waits to be
+	// joined (the first node of a cluster).
+	Discovery cluster.Discovery
+
+	// Deny revokes certificates and routers (cluster.ReadDenyListFile), for
+	// the transport's admission and the membership alike. Default: none.
+	Deny *cluster.DenyList
+
+	// Gossip is the HOST:PORT the gossip binds, UDP and TCP. Default
+	// DefaultGossip; port 0 picks a free one (Node.Cluster's
+	// Membership().Addr tells which). A busy port fails Start before
+	// anything starts.
+	Gossip string
+
+	// Endpoints are the transport endpoints advertised to the other
+	// members, preferred first (at most cluster.MaxEndpoints). Default:
+	// the node's listen addresses as bound. Set it when the node listens
+	// on a wildcard address (0.0.0.0) or behind NAT.
+	Endpoints []string
+
+	// JoinInterval is how often a node that is alone runs Discovery again.
+	// Default cluster.DefaultJoinInterval.
+	JoinInterval time.Duration
+
+	// DepartGrace is how long a member may be missing from the gossip
+	// before the node drops its connection. Default
+	// cluster.DefaultDepartGrace.
+	DepartGrace time.Duration
+
+	// Tune adjusts memberlist's configuration (timings for tests or a
+	// WAN); see cluster.Config.Tune. Default: memberlist's LAN defaults.
+	Tune func(*memberlist.Config)
+}
+
+func (c Cluster) gossip() string {
+	if c.Gossip == "" {
+		return DefaultGossip
+	}
+	return c.Gossip
+}
+
+// verify checks what can be checked without the keys.
+func (c Cluster) verify(cfg Config) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: Cluster: "+format, append([]any{ErrBadConfig}, args...)...)
+	}
+	switch {
+	case c.Certificate == nil:
+		return bad("no Certificate")
+	case len(c.GossipKey) == 0:
+		return bad("no GossipKey")
+	case c.JoinInterval < 0 || c.DepartGrace < 0:
+		return bad("negative JoinInterval or DepartGrace")
+	case len(cfg.Listen) == 0 && len(c.Endpoints) == 0:
+		return bad("no Listen and no Endpoints: the other members could not reach this node")
+	case len(cfg.Transport.Net.Credential) > 0 || cfg.Transport.Net.AdmitCredential != nil:
+		return bad("Transport.Net.Credential and AdmitCredential are the node's to set")
+	case len(c.Endpoints) > cluster.MaxEndpoints:
+		return bad("%d Endpoints, at most %d", len(c.Endpoints), cluster.MaxEndpoints)
+	}
+	if err := c.Certificate.Verify(); err != nil {
+		return bad("certificate: %v", err)
+	}
+	host, port, err := net.SplitHostPort(c.gossip())
+	if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p < 0 || p > 65535 {
+		return bad("Gossip %q: want HOST:PORT", c.Gossip)
+	}
+	for _, ep := range c.Endpoints {
+		if _, _, err := transport.ParseEndpoint(ep); err != nil {
+			return bad("endpoint %q: %v", ep, err)
+		}
+	}
+	return nil
+}
+
+// clusterVerifier checks the node's own certificate against its router and
+// the clock, and returns the verifier the transport and the membership
+// share.
+func clusterVerifier(c *Cluster, router keyholder.Address) (*cluster.Verifier, error) {
+	cert := c.Certificate
+	if cert.Router != router {
+		return nil, fmt.Errorf("%w: it names %s (node %q), this node's router is %s", ErrWrongCertificate, cert.Router, cert.Node, router)
+	}
+	v, err := cluster.NewVerifier(cluster.VerifierConfig{Cluster: cert.Cluster, Deny: c.Deny})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := v.Check(router, cert.Bytes()); err != nil {
+		return nil, fmt.Errorf("node: own cluster certificate: %w", err)
+	}
+	return v, nil
+}
+
+// checkGossip binds the gossip address, TCP and UDP, once and lets it go,
+// so that a busy port fails Start before anything starts.
+func checkGossip(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return netErr(err)
+	}
+	defer ln.Close()
+	if _, port, _ := net.SplitHostPort(addr); port == "0" {
+		return nil // memberlist picks a port free for both
+	}
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return netErr(err)
+	}
+	return pc.Close()
+}
+
+// startCluster starts the cluster agent: the membership (joining through
+// Discovery) and the mesh that keeps a connection to every member.
+func (n *Node) startCluster(v *cluster.Verifier) error {
+	c := n.cfg.Cluster
+	host, portText, _ := net.SplitHostPort(c.gossip())
+	port, _ := strconv.Atoi(portText)
+	eps := c.Endpoints
+	if len(eps) == 0 {
+		eps = n.listen[:min(len(n.listen), cluster.MaxEndpoints)]
+	}
+	a, err := cluster.NewAgent(cluster.AgentConfig{
+		Config: cluster.Config{
+			Certificate:  c.Certificate,
+			Verifier:     v,
+			GossipKey:    c.GossipKey,
+			Endpoints:    eps,
+			BindAddr:     host,
+			BindPort:     port,
+			Discovery:    c.Discovery,
+			JoinInterval: c.JoinInterval,
+			Tune:         c.Tune,
+			Logger:       n.log.With().Str("component", "cluster").Logger(),
+		},
+		Connector:   n.tr,
+		DepartGrace: c.DepartGrace,
+	})
+	if err != nil {
+		return fmt.Errorf("node: cluster: %w", err)
+	}
+	if n.clusterRun, err = startBackground(a, n.ended("cluster agent")); err != nil {
+		return fmt.Errorf("node: cluster gossip at %s: %w", c.gossip(), err)
+	}
+	n.cluster = a
+	n.log.Info().Str("event", "cluster").Str("gossip", a.Membership().Addr()).Str("node", c.Certificate.Node).
+		Stringer("cluster", c.Certificate.Cluster).Msg("cluster member")
+	return nil
+}
+
+// Cluster is the node's cluster agent (members, gossip address, mesh and
+// counters), nil without Config.Cluster.
+func (n *Node) Cluster() *cluster.Agent { return n.cluster }
