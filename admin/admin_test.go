@@ -39,8 +39,8 @@ func TestVerify(t *testing.T) {
 		{admin.Config{Addr: "0.0.0.0:9100", AllowNonLoopback: true}, nil},
 	} {
 		err := tc.cfg.Verify()
-		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
-			t.Errorf("Verify(%q) = %v, want %v", tc.cfg.Addr, err, tc.want)
+		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) || (err != nil && !errors.Is(err, admin.ErrBadConfig)) {
+			t.Errorf("Verify(%q) = %v, want %v (and ErrBadConfig)", tc.cfg.Addr, err, tc.want)
 		}
 	}
 }

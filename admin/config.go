@@ -18,7 +18,7 @@ var (
 	// ErrBadConfig: the Config is not usable.
 	ErrBadConfig = errors.New("admin: bad config")
 	// ErrNotLoopback: Addr reaches beyond this machine and AllowNonLoopback
-	// is not set.
+	// is not set. The error also matches ErrBadConfig.
 	ErrNotLoopback = errors.New("admin: address is not loopback")
 )
 
@@ -123,8 +123,9 @@ func (c Config) withDefaults() Config {
 }
 
 // Verify reports what is wrong with c once defaults are applied, as an error
-// wrapping ErrBadConfig or ErrNotLoopback, or nil. It resolves a host name
-// in Addr to check that every address it names is loopback.
+// wrapping ErrBadConfig (and ErrNotLoopback for an address it refuses), or
+// nil. It resolves a host name in Addr to check that every address it
+// names is loopback.
 func (c Config) Verify() error {
 	c = c.withDefaults()
 	bad := func(format string, args ...any) error {
@@ -150,9 +151,9 @@ func (c Config) Verify() error {
 // on the loopback network, or a name that resolves to anything else.
 func checkLoopback(addr, host string) error {
 	refuse := func(why string) error {
-		return fmt.Errorf("%w: %q %s; the admin server has no authentication and exposes process state and profiles, "+
+		return fmt.Errorf("%w: %w: %q %s; the admin server has no authentication and exposes process state and profiles, "+
 			"so it listens on loopback (127.0.0.1, [::1], localhost) unless AllowNonLoopback is set (--admin-public on the command line)",
-			ErrNotLoopback, addr, why)
+			ErrBadConfig, ErrNotLoopback, addr, why)
 	}
 	if host == "" {
 		return refuse("listens on every interface")

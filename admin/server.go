@@ -44,8 +44,10 @@ type Server struct {
 
 	done      chan struct{} // closed when the serving goroutine has ended
 	closeOnce sync.Once
-	closeErr  error
 }
+
+// ErrClosed is what the state requests of a closing server end with.
+var ErrClosed = errors.New("admin: server closed")
 
 // New checks cfg, binds its address and serves until Close. The address is
 // bound when New returns, so Addr and URL are final and a busy port is an
@@ -89,21 +91,22 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
 
 // Close stops the server: it stops accepting, waits up to
-// Config.ShutdownTimeout for requests in flight, cuts the rest, and returns
-// once its goroutine has ended. It is safe to call more than once; later
-// calls return what the first returned.
-func (s *Server) Close() error {
+// Config.ShutdownTimeout for requests in flight, cuts the rest, ends the
+// state requests still waiting, and returns once its goroutines have ended.
+// It is safe to call more than once and from several goroutines; calls
+// after the first return nil.
+func (s *Server) Close() (err error) {
 	s.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		defer cancel()
-		if err := s.http.Shutdown(ctx); err != nil {
-			s.closeErr = s.http.Close()
+		if s.http.Shutdown(ctx) != nil { // requests still running: cut them
+			err = s.http.Close()
 		}
 		<-s.done
 		s.ask.close()
 		s.log.Info().Str("event", "admin").Str("addr", s.ln.Addr().String()).Msg("admin server stopped")
 	})
-	return s.closeErr
+	return err
 }
 
 // Handler returns the server's routes, for mounting them elsewhere (under a

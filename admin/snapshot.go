@@ -235,7 +235,7 @@ func (a *stateAsker) state(ctx context.Context, sys *genserver.System, pid gense
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
-		return nil, errors.New("admin: server closing")
+		return nil, ErrClosed
 	}
 	r := a.inFlight[pid]
 	if r == nil {
