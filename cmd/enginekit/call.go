@@ -160,7 +160,9 @@ func runRequest(ctx context.Context, cast bool, args []string, stdout io.Writer)
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this `duration`: connecting, finding the engine and the reply together")
 	asJSON := fs.Bool("json", false, "print the outcome as one JSON object (see above)")
 	var o verbOpts
+	via := new(string)
 	if !cast {
+		via = fs.String("via", "", "call through the relay engine at this `address` on --node, which calls --to from\nthat node: --to may then be any engine the node knows, e.g. a cluster member's")
 		fs.BoolVar(&o.wait, "wait", false, "get: wait for the key to be put instead of replying \"not found\"")
 		fs.Uint64Var(&o.ifVersion, "if-version", 0, "put: write only if the key is at this `version` (0: unconditionally)")
 	}
@@ -213,6 +215,12 @@ func runRequest(ctx context.Context, cast bool, args []string, stdout io.Writer)
 		return fmt.Errorf("%w: --if-version goes with put only", errUsage)
 	}
 	req := v.build(pos[1:], o)
+	var relay keyholder.Address
+	if *via != "" {
+		if relay, err = keyholder.ParseAddress(*via); err != nil {
+			return fmt.Errorf("%w: --via: %v", errUsage, err)
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -221,6 +229,23 @@ func runRequest(ctx context.Context, cast bool, args []string, stdout io.Writer)
 		return err
 	}
 	defer c.close()
+	if *via != "" { // the relay engine calls --to from its node
+		if err := c.awaitEngine(ctx, relay, *timeout); err != nil {
+			return err
+		}
+		rc, err := relayed(c.node.Registry(), to, req)
+		if err != nil {
+			return err
+		}
+		reply, err := c.sys.Call(ctx, genserver.Name(relay.String()), rc)
+		if err != nil {
+			return c.replyError(relay, *timeout, err)
+		}
+		if reply, err = unrelayed(c.node.Registry(), reply); err != nil {
+			return err
+		}
+		return v.print(stdout, reply, *asJSON)
+	}
 	if err := c.awaitEngine(ctx, to, *timeout); err != nil {
 		return err
 	}

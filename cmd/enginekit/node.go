@@ -26,6 +26,7 @@ import (
 // prints what the node is, and waits for a signal.
 
 const nodeSynopsis = `node --keys PATH [--listen ENDPOINT]... [--peer ENDPOINT=ROUTER]... [flags]
+       node --keys PATH --listen ENDPOINT --cluster-cert FILE --gossip-key FILE [--join HOST:PORT] [flags]
 
 Runs a node until SIGINT or SIGTERM: the engines named by --engines, each
 under its own identity from the key file (created there on first use, so an
@@ -43,6 +44,7 @@ Once everything is up it prints, on stdout, one line per item and then
   listen ENDPOINT         each listener as bound (port 0 shows the real port)
   engine ADDRESS NAME     each engine
   admin URL               the admin server, with --admin
+  gossip HOST:PORT        the cluster gossip address, with --cluster-cert
   ready
 
 Logs go to stderr: human-readable when stderr is a terminal, else one JSON
@@ -72,7 +74,7 @@ func nodeHelp() string {
 	for _, e := range exampleEngines() {
 		fmt.Fprintf(&b, "  %-6s %s\n", e.name, strings.ReplaceAll(e.summary, "\n", "\n         "))
 	}
-	return strings.Replace(nodeSynopsis, "{{engines}}", strings.TrimSuffix(b.String(), "\n"), 1)
+	return strings.Replace(nodeSynopsis, "{{engines}}", strings.TrimSuffix(b.String(), "\n"), 1) + "\n" + clusterNodeHelp
 }
 
 // peerFlag is one --peer: an endpoint to dial and the router it must be.
@@ -188,6 +190,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	redialMax := fs.Duration("redial-max", netconn.DefaultBackoffMax, "longest wait between re-dials of a peer (exponential backoff from 100ms)")
 	adminAddr := fs.String("admin", "", "run the node's admin server at `HOST:PORT` (loopback only; port 0 picks one):\nmetrics, pprof, health, the observer page; what 'enginekit ps' and 'status' read")
 	adminPublic := fs.Bool("admin-public", false, "let --admin listen on an address other than loopback; the admin server has no\nauthentication: put it behind a firewall or an authenticating proxy")
+	clusterArgs := addClusterFlags(fs)
 	allowDown := fs.Bool("allow-down-peers", false, "start even if a --peer does not answer, and keep dialling it in the background\n(default: a peer that cannot be reached at start-up is an error)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -221,8 +224,15 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if len(listens) > 0 && len(accepts) == 0 && len(peers) == 0 {
+	clusterCfg, err := clusterArgs.config()
+	if err != nil {
+		return err
+	}
+	if len(listens) > 0 && len(accepts) == 0 && len(peers) == 0 && clusterCfg == nil {
 		return fmt.Errorf("%w: --listen would admit no one: pass --accept any, --accept ROUTER,... or --peer", errUsage)
+	}
+	if clusterCfg != nil && len(listens) == 0 {
+		return fmt.Errorf("%w: --cluster-cert needs a --listen, for the other members to connect to", errUsage)
 	}
 	auth, err := parseAuth(*authName)
 	if err != nil {
@@ -305,6 +315,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Peers:        nodePeers,
 		RequirePeers: !*allowDown,
 		Transport:    tcfg,
+		Cluster:      clusterCfg,
 	}
 	start := log.Info().Str("name", *name).Str("auth", auth.String())
 	if len(listens) > 0 {
@@ -320,7 +331,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case err != nil && ctx.Err() != nil:
 		return nil // interrupted while starting
 	case err != nil:
-		return err
+		return clusterStartErr(err, *clusterArgs.cert)
 	}
 	return runningNode(ctx, n, log, stdout)
 }
@@ -343,6 +354,9 @@ func runningNode(ctx context.Context, n *node.Node, log zerolog.Logger, stdout i
 	}
 	if a := n.Admin(); a != nil {
 		fmt.Fprintf(&out, "admin %s\n", a.URL())
+	}
+	if c := n.Cluster(); c != nil {
+		fmt.Fprintf(&out, "gossip %s\n", c.Membership().Addr())
 	}
 	out.WriteString("ready\n")
 	if _, err := io.WriteString(stdout, out.String()); err != nil {

@@ -42,6 +42,7 @@ func exampleEngines() []exampleEngine {
 				return ordering.New(ordering.Config{Broker: n.Broker()}), nil
 			}}
 		}},
+		{"relay", "makes calls from its node ('enginekit call --via RELAY --to ENGINE'): to any engine the\nnode knows, its own or another node's (cluster member or --peer); see cluster_relay.go", relayEngine},
 	}
 }
 
@@ -87,4 +88,4 @@ func nodeEngines(es []exampleEngine) []node.Engine {
 // builtinRegister names the message types of the example engines. Every
 // enginekit node and client registers the same, so they understand each
 // other.
-var builtinRegister = []func(*payload.Registry) error{echo.Register, storage.Register, ordering.Register}
+var builtinRegister = []func(*payload.Registry) error{echo.Register, storage.Register, ordering.Register, registerRelay}

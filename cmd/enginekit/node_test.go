@@ -82,6 +82,7 @@ type testNode struct {
 	router  string
 	listen  []string
 	admin   string            // the admin server's URL, with --admin
+	gossip  string            // the cluster gossip address, with --cluster-cert
 	engines map[string]string // name -> address
 	stdout  []string          // what it printed, "ready" included
 	stderr  *syncBuffer
@@ -143,6 +144,8 @@ func startNode(t *testing.T, args ...string) *testNode {
 				n.engines[f[2]] = f[1]
 			case len(f) == 2 && f[0] == "admin":
 				n.admin = f[1]
+			case len(f) == 2 && f[0] == "gossip":
+				n.gossip = f[1]
 			default:
 				t.Fatalf("node printed an unexpected line %q", l)
 			}
