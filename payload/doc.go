@@ -30,21 +30,26 @@
 //
 // A Go struct travels as a CBOR map keyed by its exported field names (or
 // the name in its `cbor` tag); unknown keys are ignored and missing fields
-// keep their zero value, so a type can gain fields compatibly. A peer
-// written in another language picks a name for each of its own types the
-// same way (say "myapp.Order" for an Elixir %MyApp.Order{}), encodes the
-// value as the map or array the Go side expects, and uses the names the Go
-// side registered for the values it reads: the name is the whole contract.
-// wire/spec.md, §9 "Payloads" and §9.1 "Type names", specifies the encoding
-// precisely enough for a second implementation.
+// keep their zero value, so a type can gain fields compatibly.
+//
+// A peer written in another language takes part the same way: it names
+// each of its own types (say "myapp.Order" for an Elixir %MyApp.Order{}),
+// and the Go side registers a Go type of the same shape under that name;
+// values the Go side sends arrive under the names the Go side registered,
+// which the peer maps to its own types. The name and the shape of the value
+// are the whole contract. wire/spec.md, §9 "Payloads" and §9.1 "Type names",
+// specifies the encoding precisely enough for a second implementation.
 //
 // # Encoding and limits
 //
 // A payload is the two-element array [name, value] in deterministic CBOR
 // (RFC 8949 core deterministic encoding, github.com/fxamacker/cbor/v2).
 // Unmarshal decodes within Limits: the total size (DefaultMaxSize, what one
-// default frame carries), the nesting depth, and the length of any array or
-// map, each checked before the memory is allocated. An unknown name, an
+// default frame carries), checked first, then the nesting depth and the
+// length of any array or map, checked before the decoder allocates for them
+// (decoded values still take up to about 16 times the payload's size; see
+// Limits). NewRegistry refuses Limits that fail Limits.Verify, with
+// ErrBadConfig. An unknown name, an
 // oversize payload or bad CBOR is an error for that payload
 // (ErrUnknownType, ErrPayloadTooLarge, ErrPayloadLimits,
 // ErrMalformedPayload), never a panic; the caller decides what to count and
