@@ -198,6 +198,7 @@ type nodeInfo struct {
 	router  string
 	listen  []string
 	engines map[string]string // name -> address
+	gossip  string            // the cluster gossip address, with --cluster-cert
 }
 
 // ready waits for the node's "ready" line and parses what came before it.
@@ -216,6 +217,8 @@ func (p *proc) ready(t *testing.T) nodeInfo {
 			info.listen = append(info.listen, f[1])
 		case len(f) == 3 && f[0] == "engine":
 			info.engines[f[2]] = f[1]
+		case len(f) == 2 && f[0] == "gossip":
+			info.gossip = f[1]
 		default:
 			t.Errorf("%s printed an unexpected line %q", p.name, l)
 		}
