@@ -164,9 +164,19 @@ func (s *System) request(ctx context.Context, self *Process, caller PID, addr st
 		timeout = slot.timer.C
 	}
 	from := From{slot: slot, token: token, caller: caller, addr: addr, deadline: deadline.UnixNano()}
-	if err := target.push(message{kind: kind, msg: req, from: from}); err != nil {
-		slot.abandon(token)
-		return nil, err
+	queue := true
+	if target.fwd != nil && kind == kCall {
+		var err error
+		if queue, err = target.forward(Forwarded{Kind: ForwardCall, Sender: caller, From: from, Msg: req}); err != nil {
+			slot.abandon(token)
+			return nil, err
+		}
+	}
+	if queue {
+		if err := target.push(message{kind: kind, msg: req, from: from}); err != nil {
+			slot.abandon(token)
+			return nil, err
+		}
 	}
 	// The callee usually starts on this P (a new activation goes to the
 	// head of its run queue): yielding once lets it answer before we pay

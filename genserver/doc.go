@@ -75,7 +75,26 @@
 // call as a verified remote engine (CallAs), a cast or info message from
 // another sender (CastFrom, SendFrom). The transport and the event broker
 // use it; everyday code sends as itself. System.CallAs, CastFrom and SendFrom
-// remain as deprecated wrappers.
+// remain as deprecated wrappers. Relay.Link and Relay.Unlink link two
+// processes for a transport that mirrors a link made on another node.
+//
+// # Stand-ins for processes elsewhere
+//
+// A Server that implements Forwarder stands in for a process elsewhere (the
+// transport's proxy of an engine on another node): Cast, Send, Call,
+// Relay.CastFrom/SendFrom, Link and Unlink to it call its Forward at once,
+// in the sender's goroutine, instead of queueing, and return its error. A
+// sender's messages to a stand-in, calls included, reach Forward in the
+// order sent, and an error there (too large, no route, a type that cannot
+// be encoded) is the sender's at once, not a silent drop.
+//
+// A From is a handle on a call waiting in this System: it cannot be
+// encoded (MarshalCBOR returns ErrFromNotPortable; the zero From encodes
+// as null), so a message that would carry one to another node fails at
+// once in its sender instead of arriving empty and leaving the caller to
+// its deadline. To let an engine on another node answer a call, the callee
+// hands it a transport.RemoteFrom (transport.ExportFrom), answered with
+// transport.Reply.
 //
 // # Introspection
 //

@@ -57,6 +57,10 @@ func (p *Process) Demonitor(ref Ref) bool {
 // than normal, the other exits with the same reason, unless it traps exits
 // (then it gets an Exit message). Linking to a process that is gone returns
 // ErrNoProcess.
+//
+// When pid stands in for a process elsewhere (its server is a Forwarder, as
+// the transport's proxy of a foreign engine is), the link is handed on too
+// (ForwardLink), and an error from there undoes the link and is returned.
 func (p *Process) Link(pid PID) error {
 	t := pid.resolve(p.sys)
 	if t == nil {
@@ -65,37 +69,57 @@ func (p *Process) Link(pid PID) error {
 	if t == p {
 		return nil
 	}
-	t.mu.Lock()
-	if t.dead {
-		t.mu.Unlock()
-		return ErrNoProcess
+	if err := link(p, t); err != nil {
+		return err
 	}
-	if t.links == nil {
-		t.links = make(map[*Process]struct{})
+	if t.fwd != nil {
+		if _, err := t.forward(Forwarded{Kind: ForwardLink, Sender: PID{p}}); err != nil {
+			unlink(p, t)
+			return err
+		}
 	}
-	t.links[p] = struct{}{}
-	t.mu.Unlock()
-	p.mu.Lock()
-	if p.links == nil {
-		p.links = make(map[*Process]struct{})
-	}
-	p.links[t] = struct{}{}
-	p.mu.Unlock()
 	return nil
 }
 
-// Unlink removes the link with pid, in both directions.
+// link links a and b, both of one System; it fails when either is gone.
+func link(a, b *Process) error {
+	for _, x := range [2][2]*Process{{b, a}, {a, b}} {
+		t, other := x[0], x[1]
+		t.mu.Lock()
+		if t.dead {
+			t.mu.Unlock()
+			unlink(a, b)
+			return ErrNoProcess
+		}
+		if t.links == nil {
+			t.links = make(map[*Process]struct{})
+		}
+		t.links[other] = struct{}{}
+		t.mu.Unlock()
+	}
+	return nil
+}
+
+func unlink(a, b *Process) {
+	a.mu.Lock()
+	delete(a.links, b)
+	a.mu.Unlock()
+	b.mu.Lock()
+	delete(b.links, a)
+	b.mu.Unlock()
+}
+
+// Unlink removes the link with pid, in both directions (handed on with
+// ForwardUnlink when pid stands in for a process elsewhere).
 func (p *Process) Unlink(pid PID) {
 	t := pid.p
-	if t == nil || t == p {
+	if t == nil || t == p || t.sys != p.sys {
 		return
 	}
-	t.mu.Lock()
-	delete(t.links, p)
-	t.mu.Unlock()
-	p.mu.Lock()
-	delete(p.links, t)
-	p.mu.Unlock()
+	unlink(p, t)
+	if t.fwd != nil {
+		_, _ = t.forward(Forwarded{Kind: ForwardUnlink, Sender: PID{p}})
+	}
 }
 
 // SpawnLink spawns a process linked to p before it runs Init, as

@@ -57,6 +57,7 @@ type Process struct {
 	id   uint64
 	name string
 	srv  Server
+	fwd  Forwarder // srv's, when it stands in for a process elsewhere
 	done chan struct{}
 
 	// Guarded by mu.

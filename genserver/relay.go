@@ -34,6 +34,30 @@ func (r Relay) CastFrom(sender PID, dest Dest, msg any) error {
 	return r.sys.deliver(sender, dest, kCast, msg)
 }
 
+// Link links a and b as Process.Link does, without handing the link to a
+// Forwarder: the transport uses it to make, on this node, the link that a
+// process on another node made with the stand-in of one of ours. It fails
+// with ErrNoProcess when either is gone.
+func (r Relay) Link(a, b PID) error {
+	pa, pb := a.resolve(r.sys), b.resolve(r.sys)
+	if r.sys == nil || pa == nil || pb == nil {
+		return ErrNoProcess
+	}
+	if pa == pb {
+		return nil
+	}
+	return link(pa, pb)
+}
+
+// Unlink removes the link between a and b, without telling a Forwarder.
+func (r Relay) Unlink(a, b PID) {
+	pa, pb := a.resolve(r.sys), b.resolve(r.sys)
+	if r.sys == nil || pa == nil || pb == nil || pa == pb {
+		return
+	}
+	unlink(pa, pb)
+}
+
 // SendFrom is System.Send on behalf of sender (see CastFrom). The event
 // broker uses it to make a delivery come from its publisher.
 func (r Relay) SendFrom(sender PID, dest Dest, msg any) error {

@@ -60,6 +60,7 @@ func (s *System) start(factory func() Server, o options) (*Process, error) {
 		id:       s.ids.Add(1),
 		name:     o.name,
 		srv:      srv,
+		fwd:      forwardOf(srv),
 		done:     make(chan struct{}),
 		started:  time.Now(),
 		running:  true,

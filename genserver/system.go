@@ -206,5 +206,14 @@ func (s *System) deliver(sender PID, dest Dest, kind msgKind, msg any) error {
 	if p == nil {
 		return ErrNoProcess
 	}
+	if p.fwd != nil {
+		fk := ForwardCast
+		if kind == kInfo {
+			fk = ForwardInfo
+		}
+		if queued, err := p.forward(Forwarded{Kind: fk, Sender: sender, Msg: msg}); !queued {
+			return err
+		}
+	}
 	return p.push(message{kind: kind, msg: msg, from: From{caller: sender}})
 }

@@ -1,0 +1,114 @@
+package genserver
+
+import "errors"
+
+// Forwarder is implemented by servers that stand in for a process
+// elsewhere, such as the transport's proxy of an engine on another node.
+// When a process's server implements it, Cast, Send, Call, Relay.CastFrom
+// and Relay.SendFrom to that process, and Link and Unlink with it, hand the
+// message to Forward at once, in the sender's goroutine, instead of queueing
+// it in the mailbox; the error Forward returns is what the sender's Cast,
+// Send, Call or Link returns. So a sender learns at once that a message
+// could not leave (too large, not encodable, no route), and a message costs
+// no mailbox hop and no activation of the stand-in.
+//
+// Order: messages one sender forwards reach Forward in the order sent (the
+// sender makes one call at a time), calls included, so a stand-in that
+// hands them on in the order it gets them keeps OTP's per-pair order.
+// Forward is called concurrently by different senders, and concurrently
+// with the stand-in's own callbacks: it must be safe for that. It may be
+// called as soon as the process is registered (before Init returns) and not
+// after it has exited (the sender gets ErrNoProcess then).
+//
+// Forward returns ErrNotForwarded to have a message queued in the mailbox
+// as without Forward (a stand-in keeps slow work off the sender that way);
+// for ForwardLink and ForwardUnlink it means "a link on this node only".
+// Messages a process gets by other ways (timers, Down, Exit, GetState, the
+// system's signals) are not forwarded.
+type Forwarder interface {
+	Forward(m Forwarded) error
+}
+
+// ForwardKind says what a Forwarder is handed.
+type ForwardKind uint8
+
+const (
+	// ForwardCast: Msg was cast by Sender.
+	ForwardCast ForwardKind = iota + 1
+	// ForwardInfo: Msg was sent by Sender as an info message.
+	ForwardInfo
+	// ForwardCall: Msg is a request; the reply goes to From with Reply (at
+	// once or later, from any goroutine). When Forward returns an error
+	// other than ErrNotForwarded, that error is the call's result and From
+	// must not be answered.
+	ForwardCall
+	// ForwardLink: Sender has linked itself to the stand-in (the local link
+	// is made already). An error undoes the local link and is returned by
+	// Link.
+	ForwardLink
+	// ForwardUnlink: Sender has removed its link with the stand-in.
+	ForwardUnlink
+)
+
+// Forwarded is one message handed to a Forwarder.
+type Forwarded struct {
+	Kind   ForwardKind
+	Sender PID  // who sends, calls, links or unlinks; zero for a plain goroutine
+	From   From // ForwardCall: the caller's handle
+	Msg    any  // ForwardCast, ForwardInfo: the message; ForwardCall: the request
+}
+
+// ErrNotForwarded, returned by Forward, queues the message in the mailbox as
+// if the server had no Forward (for a link: the link stays on this node).
+var ErrNotForwarded = errors.New("genserver: not forwarded")
+
+// forwardOf returns the server's Forwarder, or nil.
+func forwardOf(srv Server) Forwarder {
+	f, _ := srv.(Forwarder)
+	return f
+}
+
+// forward hands m to p's Forwarder; queued reports that Forward asked for
+// the mailbox instead.
+func (p *Process) forward(m Forwarded) (queued bool, err error) {
+	select {
+	case <-p.done:
+		return false, ErrNoProcess
+	default:
+	}
+	err = p.fwd.Forward(m)
+	if err == ErrNotForwarded {
+		return true, nil
+	}
+	return false, err
+}
+
+// ErrFromNotPortable is what encoding a From returns: a From is a handle
+// on a call waiting in this System, and means nothing on another node. To
+// let an engine on another node answer a call, hand it a
+// transport.RemoteFrom made with transport.ExportFrom; it answers with
+// transport.Reply, and the answer reaches the caller through this node.
+// Thanks to Forwarder, a Cast, Send or Call that would carry a From to
+// another node fails with this error at once, in the sender.
+var ErrFromNotPortable = errors.New("genserver: a From cannot cross nodes: export it with transport.ExportFrom and send the RemoteFrom")
+
+// MarshalCBOR makes a From refuse to be encoded (ErrFromNotPortable): sent
+// across nodes as it is, it would arrive empty and its caller would wait
+// out its deadline. The zero From encodes as CBOR null, so a message with an
+// unset From field still travels.
+func (f From) MarshalCBOR() ([]byte, error) {
+	if f.slot == nil {
+		return []byte{0xf6}, nil
+	}
+	return nil, ErrFromNotPortable
+}
+
+// UnmarshalCBOR decodes the zero From (null, or the empty map older nodes
+// wrote); anything else is refused with ErrFromNotPortable.
+func (f *From) UnmarshalCBOR(b []byte) error {
+	if len(b) == 1 && (b[0] == 0xf6 || b[0] == 0xa0) {
+		*f = From{}
+		return nil
+	}
+	return ErrFromNotPortable
+}

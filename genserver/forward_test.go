@@ -1,0 +1,219 @@
+package genserver_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/enginekit/enginekit/genserver"
+	"github.com/fxamacker/cbor/v2"
+)
+
+// stand is a Forwarder that records what it is handed, in the sender's
+// goroutine, and answers per kind with err (nil, ErrNotForwarded...).
+type stand struct {
+	fn
+	mu   sync.Mutex
+	got  []genserver.Forwarded
+	errs map[genserver.ForwardKind]error
+}
+
+func (s *stand) Forward(m genserver.Forwarded) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, m)
+	err := s.errs[m.Kind]
+	if m.Kind == genserver.ForwardCall && err == nil {
+		genserver.Reply(m.From, []any{"forwarded", m.Msg}, nil)
+	}
+	return err
+}
+
+func (s *stand) taken() []genserver.Forwarded {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]genserver.Forwarded(nil), s.got...)
+}
+
+// Cast, Send, Call, CastFrom and SendFrom to a Forwarder reach Forward
+// before they return, in order, with its error; ErrNotForwarded queues the
+// message as without Forward.
+func TestForwarderIsSynchronous(t *testing.T) {
+	sys := newSystem(t)
+	refused := errors.New("too large, say")
+	casts := make(chan any, 1)
+	s := &stand{errs: map[genserver.ForwardKind]error{}}
+	s.cast = func(_ *genserver.Process, msg any) { casts <- msg }
+	pid, err := sys.Spawn(func() genserver.Server { return s })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender := spawn(t, sys, &fn{})
+	if err := sys.Cast(pid, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.Send(pid, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.Relay().CastFrom(sender, pid, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.Relay().SendFrom(sender, pid, 4); err != nil {
+		t.Fatal(err)
+	}
+	v, err := sys.Call(context.Background(), pid, 5)
+	if err != nil || len(v.([]any)) != 2 || v.([]any)[1] != 5 {
+		t.Fatalf("forwarded call: %v, %v", v, err)
+	}
+	got := s.taken() // no waiting: each was handed over before its sender returned
+	want := []struct {
+		kind   genserver.ForwardKind
+		sender genserver.PID
+		msg    any
+	}{
+		{genserver.ForwardCast, genserver.PID{}, 1},
+		{genserver.ForwardInfo, genserver.PID{}, 2},
+		{genserver.ForwardCast, sender, 3},
+		{genserver.ForwardInfo, sender, 4},
+		{genserver.ForwardCall, genserver.PID{}, 5},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("forwarded %d, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		if got[i].Kind != w.kind || got[i].Sender != w.sender || got[i].Msg != w.msg {
+			t.Fatalf("#%d: %+v, want %+v", i, got[i], w)
+		}
+	}
+
+	s.errs[genserver.ForwardCast] = refused
+	s.errs[genserver.ForwardCall] = refused
+	if err := sys.Cast(pid, 6); err != refused {
+		t.Fatalf("cast: %v, want Forward's error", err)
+	}
+	if _, err := sys.Call(context.Background(), pid, 7); err != refused {
+		t.Fatalf("call: %v, want Forward's error", err)
+	}
+	s.errs[genserver.ForwardCast] = genserver.ErrNotForwarded
+	if err := sys.Cast(pid, 8); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, casts); got != 8 {
+		t.Fatalf("queued cast %v", got)
+	}
+	if err := sys.StopProcess(context.Background(), pid, nil); err != nil {
+		t.Fatal(err)
+	}
+	n := len(s.taken())
+	if err := sys.Cast(pid, 9); !errors.Is(err, genserver.ErrNoProcess) {
+		t.Fatalf("cast to an exited stand-in: %v", err)
+	}
+	if len(s.taken()) != n {
+		t.Fatal("an exited stand-in was handed a message")
+	}
+}
+
+// Link and Unlink with a Forwarder are handed on; an error undoes the
+// link. Relay.Link links without telling the Forwarder.
+func TestForwarderLinks(t *testing.T) {
+	sys := newSystem(t)
+	s := &stand{errs: map[genserver.ForwardKind]error{}}
+	pid, err := sys.Spawn(func() genserver.Server { return s })
+	if err != nil {
+		t.Fatal(err)
+	}
+	linkErr := make(chan error, 3)
+	exits := make(chan genserver.Exit, 1)
+	f := &fn{
+		init: func(p *genserver.Process) error { p.TrapExits(true); return nil },
+		cast: func(p *genserver.Process, msg any) {
+			switch msg {
+			case "link":
+				linkErr <- p.Link(pid)
+			case "unlink":
+				p.Unlink(pid)
+				linkErr <- nil
+			}
+		},
+		info: func(_ *genserver.Process, msg any) {
+			if e, ok := msg.(genserver.Exit); ok {
+				exits <- e
+			}
+		},
+	}
+	w := spawn(t, sys, f)
+	for _, step := range []string{"link", "unlink"} {
+		if err := sys.Cast(w, step); err != nil {
+			t.Fatal(err)
+		}
+		if err := recv(t, linkErr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := s.taken()
+	if len(got) != 2 || got[0].Kind != genserver.ForwardLink || got[0].Sender != w || got[1].Kind != genserver.ForwardUnlink {
+		t.Fatalf("forwarded %+v", got)
+	}
+	refused := errors.New("no link across")
+	s.errs[genserver.ForwardLink] = refused
+	if err := sys.Cast(w, "link"); err != nil {
+		t.Fatal(err)
+	}
+	if err := recv(t, linkErr); err != refused {
+		t.Fatalf("link: %v, want Forward's error", err)
+	}
+	// The refused link was undone: the stand-in's exit reaches nobody.
+	info, err := sys.ProcessInfo(pid)
+	if err != nil || len(info.Links) != 0 {
+		t.Fatalf("links of the stand-in after a refused link: %v, %v", info.Links, err)
+	}
+	if err := sys.Relay().Link(w, pid); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.taken()) != 3 {
+		t.Fatal("Relay.Link was handed to the Forwarder")
+	}
+	if err := sys.StopProcess(context.Background(), pid, errors.New("gone")); err != nil {
+		t.Fatal(err)
+	}
+	if e := recv(t, exits); e.PID != pid || e.Reason == nil || e.Reason.Error() != "gone" {
+		t.Fatalf("exit %+v", e)
+	}
+	if err := sys.Relay().Link(w, pid); !errors.Is(err, genserver.ErrNoProcess) {
+		t.Fatalf("Relay.Link with an exited process: %v", err)
+	}
+}
+
+// A From refuses to be encoded (it means nothing on another node); the
+// zero From encodes as null and decodes back.
+func TestFromNotPortable(t *testing.T) {
+	sys := newSystem(t)
+	type carry struct {
+		From genserver.From
+		Text string
+	}
+	errs := make(chan error, 1)
+	pid := spawn(t, sys, &fn{call: func(_ *genserver.Process, from genserver.From, _ any) (any, error) {
+		_, err := cbor.Marshal(carry{From: from, Text: "x"})
+		errs <- err
+		return nil, nil
+	}})
+	if _, err := sys.Call(context.Background(), pid, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := recv(t, errs); !errors.Is(err, genserver.ErrFromNotPortable) {
+		t.Fatalf("encoding a From: %v", err)
+	}
+	b, err := cbor.Marshal(carry{Text: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back carry
+	if err := cbor.Unmarshal(b, &back); err != nil || back.Text != "x" || back.From.Pending() {
+		t.Fatalf("zero From: %v, %+v", err, back)
+	}
+	if err := cbor.Unmarshal([]byte{0xa2, 0x64, 'F', 'r', 'o', 'm', 0x01, 0x64, 'T', 'e', 'x', 't', 0x60}, &back); !errors.Is(err, genserver.ErrFromNotPortable) {
+		t.Fatalf("decoding a non-empty From: %v", err)
+	}
+}
