@@ -28,12 +28,16 @@ const (
 	// that node exported (transport.ExportFrom): Ref is the From's token,
 	// the payload is a reply's (spec.md, "Control payloads").
 	Answer Kind = 10
+	// Link links Dst with Src (an engine), Unlink undoes it: the receiving
+	// node links Dst with its proxy of Src (spec.md, "Control payloads").
+	Link   Kind = 11
+	Unlink Kind = 12
 )
 
-var kindNames = [...]string{"invalid", "cast", "call", "reply", "info", "learn", "forget", "event", "synced", "learns", "answer"}
+var kindNames = [...]string{"invalid", "cast", "call", "reply", "info", "learn", "forget", "event", "synced", "learns", "answer", "link", "unlink"}
 
 // Valid reports whether k is one of the kinds this version defines.
-func (k Kind) Valid() bool { return k >= Cast && k <= Answer }
+func (k Kind) Valid() bool { return k >= Cast && k <= Unlink }
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
