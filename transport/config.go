@@ -41,9 +41,11 @@ var (
 // ForeignExit is the exit reason of a foreign engine's proxy, which is what
 // monitors of the engine's address get in Down and processes linked to the
 // proxy get in Exit: Reason is the engine's own exit reason, carried in its
-// forget message (a *callbridge.RemoteError with its text; nil when it
-// exited normally), or ErrNoConnection when its last route was lost and no
-// route came back within ForgetGrace (or the transport stopped).
+// forget message (a *callbridge.RemoteError with its text), or
+// ErrNoConnection when its last route was lost and no route came back
+// within ForgetGrace (or the transport stopped). An engine that exited
+// normally makes its proxy exit normally (reason nil), not with a
+// ForeignExit, so that a linked process lives on as OTP's would.
 //
 // The Down comes after the grace period, not when the connection drops:
 // within it the proxy keeps the engine's name, calls fail at once with

@@ -412,6 +412,10 @@ func (c *core) message(acts []action, id connID, kind wire.Kind, src, dst keyhol
 			sender = px.pid
 		}
 	}
+	if (kind == wire.Link || kind == wire.Unlink) && sender.IsZero() {
+		c.drop(dropUnknownSrc) // only an engine (its proxy here) can be linked
+		return acts
+	}
 	l := c.local[dst]
 	if l == nil {
 		c.drop(dropNoEngine)
@@ -542,6 +546,24 @@ func (c *core) outMessage(acts []action, kind wire.Kind, engine keyholder.Addres
 	cc := px.routes[0]
 	return append(acts, action{kind: actSend, mode: sendBlock, handle: cc.handle, conn: cc.id,
 		env: wire.Envelope{Kind: kind, Src: c.sourceOf(caller), Dst: engine}})
+}
+
+// outLink: caller links itself to (or unlinks from) engine's proxy. Only
+// one of our engines can be linked across (engine false otherwise); the
+// action is the send of the link, or nothing (counted) without a route.
+func (c *core) outLink(acts []action, kind wire.Kind, engine keyholder.Address, caller genserver.PID) (_ []action, isEngine bool) {
+	src, ok := c.byPID[caller]
+	if !ok || caller.IsZero() {
+		return acts, false
+	}
+	px := c.proxies[engine]
+	if px == nil || len(px.routes) == 0 {
+		c.drop(dropNoRouteOut)
+		return acts, true
+	}
+	cc := px.routes[0]
+	return append(acts, action{kind: actSend, mode: sendBlock, handle: cc.handle, conn: cc.id,
+		env: wire.Envelope{Kind: kind, Src: src, Dst: engine}}), true
 }
 
 func (c *core) sourceOf(pid genserver.PID) keyholder.Address {

@@ -41,7 +41,9 @@ import (
 //	export c                   the callee of call c exports its From (ExportFrom)
 //	answer m c                 node m answers call c's exported From (Transport.Reply)
 //	cast n e [from e2]         node n casts to engine e
-//	forge a b src e dst e2     a sends b a cast claiming to come from engine e
+//	link n e [from e2]         on node n, e2 (or a process that is no engine) links itself to e's proxy
+//	unlink n e from e2         ... and unlinks
+//	forge a b src e dst e2 [kind K]  a sends b a cast (or K: link, unlink, info) claiming to come from engine e (or a's router: src router)
 //	learnbad a b e             a sends b a learn for e whose proof does not verify
 //	learnfrom a b e            a sends b a learn for e signed by an engine, not by a's router
 //	forget a b e               a's router tells b to forget engine e
@@ -117,6 +119,9 @@ type simNode struct {
 	pids      map[keyholder.Address]genserver.PID
 	// downReason is the reason the monitors of a forgotten engine's proxy get.
 	downReason map[keyholder.Address]string
+	// linkResult is what the latest link or unlink on the node did: sent,
+	// local (the linker is no engine), no-connection.
+	linkResult string
 }
 
 type simCall struct {
@@ -351,6 +356,27 @@ func (n *simNet) do(f []string) {
 			caller = nd.pids[n.engineAddr(args[3])]
 		}
 		n.exec(nd, nd.core.outMessage(nil, wire.Cast, n.engineAddr(args[1]), caller))
+	case "link", "unlink":
+		need(2)
+		nd := n.node(args[0])
+		var caller genserver.PID
+		if len(args) >= 4 && args[2] == "from" {
+			caller = nd.pids[n.engineAddr(args[3])]
+		}
+		kind := wire.Link
+		if f[0] == "unlink" {
+			kind = wire.Unlink
+		}
+		acts, isEngine := nd.core.outLink(nil, kind, n.engineAddr(args[1]), caller)
+		switch {
+		case !isEngine:
+			nd.linkResult = "local"
+		case len(acts) == 0:
+			nd.linkResult = "no-connection"
+		default:
+			nd.linkResult = "sent"
+		}
+		n.exec(nd, acts)
 	case "forge", "learnbad", "learnfrom", "forget":
 		need(3)
 		a, b := n.node(args[0]), n.node(args[1])
@@ -360,6 +386,12 @@ func (n *simNet) do(f []string) {
 		case "forge":
 			need(6)
 			m.kind, m.src, m.dst = wire.Cast, n.engineAddr(args[3]), n.engineAddr(args[5])
+			if args[3] == "router" {
+				m.src = a.router
+			}
+			if len(args) >= 8 && args[6] == "kind" {
+				m.kind = kindNamed(args[7])
+			}
 		case "learnbad":
 			m.kind, m.engines, m.badRoot = wire.Learns, []keyholder.Address{n.engineAddr(args[2])}, true
 		case "learnfrom":
@@ -609,6 +641,15 @@ func (n *simNet) exec(nd *simNode, acts []action) {
 	}
 }
 
+func kindNamed(s string) wire.Kind {
+	for k := wire.Cast; k.Valid(); k++ {
+		if k.String() == s {
+			return k
+		}
+	}
+	return 0
+}
+
 func errName(err error) string {
 	switch err {
 	case ErrNoConnection:
@@ -638,6 +679,7 @@ func errName(err error) string {
 //	expect n refused CAUSE K
 //	expect n serving K          n has K incoming calls in service
 //	expect n cancelled K        n cancelled K dummy callers
+//	expect n link RESULT        the latest link or unlink on n was sent, local or no-connection
 //	expect call c STATE...      call c is pending, resolved, or failed <error>
 //	expect call c answer refused  node m's answer to c could not leave (no route to the holder)
 func (n *simNet) expect(a []string) {
@@ -706,6 +748,10 @@ func (n *simNet) expect(a []string) {
 	case "down":
 		if got, want := nd.downReason[n.engineAddr(a[2])], strings.Join(a[3:], " "); got != want {
 			n.fail("monitors of %s got %q, want %q", a[2], got, want)
+		}
+	case "link":
+		if nd.linkResult != a[2] {
+			n.fail("link on %s: %q, want %q", a[0], nd.linkResult, a[2])
 		}
 	case "forgot":
 		check("forgot "+a[2], nd.forgot[n.engineAddr(a[2])], count(3, 1))

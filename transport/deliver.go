@@ -43,6 +43,8 @@ func (t *Transport) deliver(c *netconn.Conn, env *wire.Envelope) {
 		t.onReply(r, env)
 	case wire.Cast, wire.Info, wire.Call, wire.Event:
 		t.onMessage(r, env)
+	case wire.Link, wire.Unlink:
+		t.onLink(r, env)
 	default:
 		t.count(dropKind)
 	}
@@ -209,6 +211,33 @@ func (t *Transport) onMessage(r *route, env *wire.Envelope) {
 			t.exec(acts[i : i+1])
 		}
 	}
+}
+
+// onLink links (or unlinks) one of our engines with our proxy of the
+// engine that linked itself to our engine's proxy on its node. The payload
+// is empty.
+func (t *Transport) onLink(r *route, env *wire.Envelope) {
+	var buf [1]action
+	t.mu.Lock()
+	if len(env.Payload) != 0 {
+		t.core.drop(dropMalformed)
+		t.mu.Unlock()
+		return
+	}
+	acts := t.core.message(buf[:0], r.id, env.Kind, env.Src, env.Dst, 0)
+	t.mu.Unlock()
+	if len(acts) != 1 || acts[0].kind != actDeliver {
+		return
+	}
+	a := &acts[0]
+	if env.Kind == wire.Unlink {
+		t.sys.Relay().Unlink(a.pid, a.dst)
+	} else if t.sys.Relay().Link(a.pid, a.dst) != nil {
+		// Our engine or the proxy exited meanwhile: its forget, or the
+		// proxy's exit, tells the other side.
+		t.count(dropNoEngine)
+	}
+	t.delivered.Add(1)
 }
 
 // startCall runs a dummy caller for an admitted call.

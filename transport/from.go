@@ -23,10 +23,10 @@ type RemoteFrom struct {
 // RemoteFrom; the answer reaches the caller through this node, wherever the
 // caller is.
 //
-// A genserver.From sent across nodes as it is arrives empty there: its
-// Reply returns false and the caller waits for its deadline. That needs
-// genserver to let a From be encoded through its System, which it does not
-// yet; until then, export it.
+// A genserver.From itself cannot cross nodes: encoding one fails with
+// genserver.ErrFromNotPortable, so the Cast, Send or Call that would carry
+// it to another node returns that error at once (see the package doc,
+// "Handing a From to another node"). Export it instead.
 func (t *Transport) ExportFrom(from genserver.From) RemoteFrom {
 	rf := RemoteFrom{Router: t.router, Token: rand.Uint64() | 1}
 	t.mu.Lock()

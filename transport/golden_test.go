@@ -106,6 +106,7 @@ func TestControlGolden(t *testing.T) {
 	out.WriteString("# Control payloads (spec.md, \"Control payloads\"), deterministic CBOR, hex.\n")
 	out.WriteString("# Keys in keys.txt: the engine is the sender engine, its proof is for the sender router.\n")
 	out.WriteString("# Checked by TestControlGolden in transport/; regenerate with go test ./transport -run ControlGolden -update.\n")
+	out.WriteString("# synced (8), link (11) and unlink (12) have empty payloads: no vectors.\n")
 	for _, v := range vecs {
 		if v.comment != "" {
 			fmt.Fprintf(&out, "# %s: %s\n", v.name, v.comment)

@@ -62,6 +62,7 @@ func newTNode(t testing.TB, name string, opts ...func(*transport.Config)) *tnode
 		payload.Register[BigReq](reg, "test.BigReq"),
 		payload.Register[Want](reg, "test.Want"),
 		payload.Register[Relay](reg, "test.Relay"),
+		payload.Register[PlainRelay](reg, "test.PlainRelay"),
 	} {
 		if e != nil {
 			t.Fatal(e)
@@ -178,16 +179,26 @@ func TestSizeErrorsReachCallersAtOnce(t *testing.T) {
 	if v, err := a.sys.Call(ctx, dest, Ping{"still"}); err != nil || v != (Ping{"still"}) {
 		t.Fatalf("after: %v, %v", v, err)
 	}
+	// A cast or send over the limit fails in the sender, at once, with the
+	// size error (the proxy forwards in the sender's goroutine), and is
+	// counted.
 	before := a.tr.Stats().Drops["too_large"]
-	if err := a.sys.Cast(dest, BigReq{make([]byte, 2*wire.MinFrameSize)}); err != nil {
-		t.Fatal(err)
+	for _, send := range []func(genserver.Dest, any) error{a.sys.Cast, a.sys.Send} {
+		err := send(dest, BigReq{make([]byte, 2*wire.MinFrameSize)})
+		if !errors.Is(err, transport.ErrTooLarge) || !errors.As(err, &se) || se.Size <= se.Limit || se.Limit <= 0 {
+			t.Fatalf("cast over the limit: %v", err)
+		}
 	}
-	// The proxy handles the cast before the next call through it.
-	if _, err := a.sys.Call(ctx, dest, Ping{"x"}); err != nil {
-		t.Fatal(err)
+	if got := a.tr.Stats().Drops["too_large"]; got != before+2 {
+		t.Fatalf("too_large %d, want %d", got, before+2)
 	}
-	if got := a.tr.Stats().Drops["too_large"]; got != before+1 {
-		t.Fatalf("too_large %d, want %d", got, before+1)
+	// An unregistered type fails at once too.
+	type unregistered struct{ X int }
+	if err := a.sys.Cast(dest, unregistered{1}); err == nil {
+		t.Fatal("a cast of an unregistered type returned nil")
+	}
+	if v, err := a.sys.Call(ctx, dest, Ping{"after"}); err != nil || v != (Ping{"after"}) {
+		t.Fatalf("after: %v, %v", v, err)
 	}
 }
 

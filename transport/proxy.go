@@ -16,10 +16,15 @@ import (
 // state: each message asks the core for a route. It authenticates nothing
 // itself: its envelopes are signed or MACed by the connection's writer with
 // the sending engine's key (the router's when the sender is no engine).
+//
+// It is a genserver.Forwarder: calls, casts, sends, links and unlinks are
+// handed on in the sender's goroutine (Forward), so a sender's messages
+// keep their order, calls included, and an error (too large, not
+// encodable, no route) is the sender's at once. Only event deliveries and
+// the transport's own stop go through its mailbox.
 type proxy struct {
 	t    *Transport
 	addr keyholder.Address
-	buf  []byte // encoding buffer, reused: Send copies the payload
 }
 
 // proxySub is the event subscription a foreign engine asked for.
@@ -28,8 +33,12 @@ type proxySub struct {
 	filter events.Filter
 }
 
+// proxyStop makes a proxy exit normally: its engine exited normally.
+type proxyStop struct{}
+
 // Init makes the proxy trap exits: a local process linked to it that dies
-// must not take it down (the exit does not travel to the foreign engine).
+// must not take it down (the exit reaches the foreign engine by other
+// means: see linkTo).
 func (px *proxy) Init(p *genserver.Process) error {
 	p.TrapExits(true)
 	return nil
@@ -37,27 +46,92 @@ func (px *proxy) Init(p *genserver.Process) error {
 
 func isTooLarge(err error) bool { return errors.Is(err, netconn.ErrTooLarge) }
 
-// HandleCall sends the call and returns at once: the reply answers From
-// when it comes (or the call fails when its route goes). A request over
-// the frame limit fails at once with a size error (ErrTooLarge).
-func (px *proxy) HandleCall(_ *genserver.Process, from genserver.From, req any) (any, error) {
-	t := px.t
-	payload, err := t.reg.AppendMarshal(px.buf[:0], req)
+// Forward hands a message, a call or a link on to the foreign engine, in
+// the sender's goroutine.
+func (px *proxy) Forward(m genserver.Forwarded) error {
+	switch m.Kind {
+	case genserver.ForwardCall:
+		return px.call(m.Sender, m.From, m.Msg)
+	case genserver.ForwardCast:
+		return px.forward(wire.Cast, m.Sender, m.Msg)
+	case genserver.ForwardInfo:
+		switch m.Msg.(type) {
+		case events.Delivery, proxyStop:
+			// The broker must never wait on a connection: events go through
+			// the mailbox, bounded by the broker's pending window.
+			return genserver.ErrNotForwarded
+		}
+		return px.forward(wire.Info, m.Sender, m.Msg)
+	case genserver.ForwardLink:
+		return px.linkTo(wire.Link, m.Sender)
+	case genserver.ForwardUnlink:
+		return px.linkTo(wire.Unlink, m.Sender)
+	}
+	return genserver.ErrNotForwarded
+}
+
+// HandleCall and HandleCast are not used: Forward takes calls and casts.
+func (px *proxy) HandleCall(*genserver.Process, genserver.From, any) (any, error) {
+	return nil, genserver.ErrNoProcess
+}
+
+func (px *proxy) HandleCast(*genserver.Process, any) {}
+
+func (px *proxy) HandleInfo(p *genserver.Process, msg any) {
+	switch m := msg.(type) {
+	case events.Delivery:
+		px.forwardEvent(p, m)
+	case proxyStop:
+		p.Stop(nil)
+	case genserver.Exit:
+		// A linked local process exited: an engine's exit reaches the
+		// other node in its forget message, where the engine's proxy exits
+		// with its reason; no one else's can (see linkTo).
+	}
+}
+
+// encBuf is an encoding buffer: Send copies the payload, so it is reused.
+type encBuf struct{ b []byte }
+
+// marshal encodes msg with the Registry into a pooled buffer; put it back
+// with t.bufs.Put once sent.
+func (t *Transport) marshal(msg any) (*encBuf, error) {
+	eb, _ := t.bufs.Get().(*encBuf)
+	if eb == nil {
+		eb = new(encBuf)
+	}
+	b, err := t.reg.AppendMarshal(eb.b[:0], msg)
 	if err != nil {
+		t.bufs.Put(eb)
 		return nil, err
 	}
-	px.buf = payload[:0]
+	eb.b = b
+	return eb, nil
+}
+
+// call sends a call and returns: the reply answers from when it comes (or
+// the call fails when its route goes). A request over the frame limit
+// fails at once with a size error (ErrTooLarge); so does one that cannot
+// be encoded.
+func (px *proxy) call(sender genserver.PID, from genserver.From, req any) error {
+	t := px.t
+	eb, err := t.marshal(req)
+	if err != nil {
+		t.count(dropUnencodable)
+		return err
+	}
+	defer t.bufs.Put(eb)
 	var buf [1]action
 	t.mu.Lock()
-	acts := t.core.outCall(buf[:0], px.addr, from.PID(), from, t.logical(from.Deadline()))
+	acts := t.core.outCall(buf[:0], px.addr, sender, from, t.logical(from.Deadline()))
 	t.mu.Unlock()
 	a := &acts[0]
 	if a.kind == actFailCall {
-		return nil, a.err
+		return a.err
 	}
 	env := a.env
 	env.Deadline = from.Deadline().UnixNano()
-	env.Payload = payload
+	env.Payload = eb.b
 	if err := a.handle.(*route).send(t.ctx, &env); err != nil {
 		if !isTooLarge(err) {
 			err = ErrNoConnection
@@ -65,62 +139,86 @@ func (px *proxy) HandleCall(_ *genserver.Process, from genserver.From, req any) 
 			t.count(dropTooLarge)
 		}
 		t.mu.Lock()
-		t.core.sendFailed(nil, env.Ref, err)
+		t.core.sendFailed(nil, env.Ref, err) // the error is the caller's, not a Reply
 		t.mu.Unlock()
-		return nil, err
+		return err
 	}
-	return genserver.NoReply, nil
+	return nil
 }
 
-func (px *proxy) HandleCast(p *genserver.Process, msg any) { px.forward(p, wire.Cast, msg) }
-
-func (px *proxy) HandleInfo(p *genserver.Process, msg any) {
-	switch m := msg.(type) {
-	case events.Delivery:
-		px.forwardEvent(p, m)
-	case genserver.Exit:
-		// A linked local process exited; links do not cross the wire in
-		// that direction.
-	default:
-		px.forward(p, wire.Info, msg)
-	}
-}
-
-// forward sends a cast or info message to the foreign engine. Like a cast
-// to a local process that has died, one to an engine without a live route
-// is dropped (and counted), and so is one over the frame limit (counted as
-// too_large and logged: a cast has returned by the time the proxy runs).
-func (px *proxy) forward(p *genserver.Process, kind wire.Kind, msg any) {
+// forward sends a cast or info message to the foreign engine and returns
+// why it could not: not encodable (ErrFromNotPortable for a From), over the
+// frame limit (*netconn.SizeError, matching ErrTooLarge), no live route
+// (ErrNoConnection). Each is counted too. The send may wait for room in
+// the connection's queue (Net.MaxQueueBytes): a sender to a slow link is
+// held back, as a busy distribution port holds back an Erlang sender.
+func (px *proxy) forward(kind wire.Kind, sender genserver.PID, msg any) error {
 	t := px.t
-	payload, err := t.reg.AppendMarshal(px.buf[:0], msg)
+	eb, err := t.marshal(msg)
 	if err != nil {
 		t.count(dropUnencodable)
-		t.log.Warn().Err(err).Stringer("engine", px.addr).Msg("message not sent: its type is not registered")
-		return
+		return err
 	}
-	px.buf = payload[:0]
-	px.send(kind, p.Sender(), payload)
+	err = px.send(kind, sender, eb.b)
+	t.bufs.Put(eb)
+	return err
 }
 
-func (px *proxy) send(kind wire.Kind, sender genserver.PID, payload []byte) {
+func (px *proxy) send(kind wire.Kind, sender genserver.PID, payload []byte) error {
 	t := px.t
 	var buf [1]action
 	t.mu.Lock()
 	acts := t.core.outMessage(buf[:0], kind, px.addr, sender)
 	t.mu.Unlock()
 	if len(acts) == 0 {
-		return
+		return ErrNoConnection
 	}
 	env := acts[0].env
 	env.Payload = payload
 	if err := acts[0].handle.(*route).send(t.ctx, &env); err != nil {
 		if isTooLarge(err) {
 			t.count(dropTooLarge)
-			t.log.Warn().Err(err).Stringer("engine", px.addr).Msg("message not sent")
-			return
+			return err
 		}
 		t.count(dropSendFailed)
+		return ErrNoConnection
 	}
+	return nil
+}
+
+// linkTo makes (or removes) on the engine's node the link that sender made
+// (or removed) here with the proxy: a link envelope from sender's engine
+// address, which the other node turns into a link between the engine and
+// its proxy of sender's engine. The two proxies stand for the remote side
+// of the link on each node, and exits travel as forgets do: when either
+// engine exits, the other node's proxy of it exits with its reason (or
+// with ErrNoConnection when the route is lost past ForgetGrace), and its
+// links fire.
+//
+// Only an engine is represented on other nodes: a link made by a process
+// that is no engine stays on this node (ErrNotForwarded): it gets the
+// foreign engine's exit, but its own exit does not travel.
+func (px *proxy) linkTo(kind wire.Kind, sender genserver.PID) error {
+	t := px.t
+	var buf [1]action
+	t.mu.Lock()
+	acts, engine := t.core.outLink(buf[:0], kind, px.addr, sender)
+	t.mu.Unlock()
+	if !engine {
+		return genserver.ErrNotForwarded
+	}
+	if len(acts) == 0 {
+		if kind == wire.Unlink {
+			return nil
+		}
+		return ErrNoConnection
+	}
+	env := acts[0].env
+	if err := acts[0].handle.(*route).send(t.ctx, &env); err != nil {
+		t.count(dropSendFailed)
+		return ErrNoConnection
+	}
+	return nil
 }
 
 // forwardEvent sends an event the engine subscribed to. The delivery is
@@ -146,7 +244,7 @@ func (px *proxy) forwardEvent(p *genserver.Process, d events.Delivery) {
 		t.count(dropUnencodable)
 		return
 	}
-	px.send(wire.Event, p.Sender(), payload)
+	_ = px.send(wire.Event, p.Sender(), payload) // counted there
 }
 
 // subscribe makes the subscription of engine's proxy follow the filter

@@ -366,7 +366,18 @@ func (t *Transport) prepareStop(engine keyholder.Address) func(pid genserver.PID
 	}
 	return func(pid genserver.PID, quiet bool, reason error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = t.sys.StopProcess(ctx, pid, &ForeignExit{Engine: engine, Reason: reason})
+		if reason == nil {
+			// The engine exited normally: so does its proxy, and a process
+			// linked to it lives on, as with a local process (OTP's normal).
+			if t.sys.Send(pid, proxyStop{}) == nil {
+				select {
+				case <-pid.Done():
+				case <-ctx.Done():
+				}
+			}
+		} else {
+			_ = t.sys.StopProcess(ctx, pid, &ForeignExit{Engine: engine, Reason: reason})
+		}
 		cancel()
 		t.mu.Lock()
 		if t.stopping[engine] == gone {

@@ -51,6 +51,8 @@ type Transport struct {
 
 	routes sync.Map // *netconn.Conn -> *route
 
+	bufs sync.Pool // *encBuf: the proxies' encoding buffers
+
 	proofMu sync.Mutex
 	proofs  map[keyholder.Address]cachedProof // engine proofs verified
 
