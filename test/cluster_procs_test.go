@@ -17,8 +17,9 @@ import (
 // other two nodes' engines, and each calls the others' engines through its
 // relay engine ('enginekit call --via'). Then one node is killed with
 // SIGKILL: the other two forget its engines and still call each other;
-// a call to the killed node's engine fails. Finally SIGTERM stops both,
-// with exit status 0.
+// a call to the killed node's engine fails. It restarts on a new port,
+// joining through another node, and is called again. Finally SIGTERM stops
+// all three, with exit status 0.
 func TestClusterProcs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the enginekit binary")
@@ -135,7 +136,28 @@ func TestClusterProcs(t *testing.T) {
 		t.Errorf("call to the killed node's engine: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 
-	for _, p := range procs[:2] {
+	// n3 comes back from the same key file on a new port, joining through
+	// n2 this time: the others learn its engines again, at the same
+	// addresses, and call them at the new endpoint.
+	marks = []int{p1.stderr.len(), p2.stderr.len()}
+	p3again, i3again := start("n3", i2.gossip)
+	if i3again.router != i3.router || i3again.engines["echo"] != i3.engines["echo"] || i3again.listen[0] == i3.listen[0] {
+		t.Fatalf("n3 came back as\n%s\nafter\n%s", p3again.stdout, p3.stdout)
+	}
+	infos[2] = i3again
+	for i, p := range procs[:2] {
+		for name, addr := range i3.engines {
+			p.stderr.await(t, marks[i], names[i]+" relearning n3's "+name, logEvent("event", "learn", "engine", addr, "peer", i3.router))
+		}
+	}
+	for _, pair := range [][2]int{{0, 2}, {2, 1}} {
+		text := fmt.Sprintf("%s to %s after the restart", names[pair[0]], names[pair[1]])
+		if code, out, errOut := call(pair[0], pair[1], "echo", "echo", text); code != 0 || out != text+"\n" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q", text, code, out, errOut)
+		}
+	}
+
+	for _, p := range []*proc{p1, p2, p3again} {
 		p.signal(t, syscall.SIGTERM)
 		if code := p.wait(t); code != 0 {
 			t.Errorf("%s exited %d after SIGTERM:\n%s", p.name, code, p.stderr)
