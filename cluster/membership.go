@@ -138,6 +138,9 @@ type Membership struct {
 	lastRefusal  string
 
 	refused, joins, joinErrors atomic.Uint64
+	// leaving is set once the membership shuts down: memberlist's
+	// goroutines then fail on its closed sockets, which is no error.
+	leaving atomic.Bool
 }
 
 func (c Config) withDefaults() Config {
@@ -259,6 +262,7 @@ func (m *Membership) ServeReady(ctx context.Context, ready func()) error {
 	m.addr = addr
 	m.mu.Unlock()
 	defer func() {
+		m.leaving.Store(true)
 		_ = ml.Leave(2 * time.Second)
 		_ = ml.Shutdown()
 		m.mu.Lock()
@@ -451,7 +455,7 @@ func (m *Membership) memberlistConfig() *memberlist.Config {
 	c.Events = events{m}
 	c.Alive = alive{m}
 	c.Merge = merge{m}
-	c.Logger = log.New(logWriter{m.cfg.Logger}, "", 0)
+	c.Logger = log.New(logWriter{m.cfg.Logger, &m.leaving}, "", 0)
 	c.LogOutput = nil
 	return c
 }
@@ -528,8 +532,12 @@ func (e events) NotifyLeave(n *memberlist.Node) {
 func (e events) NotifyUpdate(n *memberlist.Node) { e.m.setNode(n) }
 
 // logWriter turns memberlist's log lines ("[WARN] memberlist: ...") into
-// zerolog events at the matching level.
-type logWriter struct{ l zerolog.Logger }
+// zerolog events at the matching level; once leaving is set, warnings and
+// errors are debug (sends on sockets the shutdown closed).
+type logWriter struct {
+	l       zerolog.Logger
+	leaving *atomic.Bool
+}
 
 func (w logWriter) Write(p []byte) (int, error) {
 	line := string(bytes.TrimSpace(p))
@@ -546,6 +554,9 @@ func (w logWriter) Write(p []byte) (int, error) {
 			}
 			line = strings.TrimSpace(line[i+1:])
 		}
+	}
+	if level > zerolog.InfoLevel && w.leaving != nil && w.leaving.Load() {
+		level = zerolog.DebugLevel
 	}
 	w.l.WithLevel(level).Str("from", "memberlist").Msg(line)
 	return len(p), nil

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -383,7 +384,8 @@ func TestJoinThroughDNS(t *testing.T) {
 // TestLogWriter: memberlist's log lines reach zerolog at their level.
 func TestLogWriter(t *testing.T) {
 	var buf strings.Builder
-	w := logWriter{zerolog.New(&buf)}
+	var leaving atomic.Bool
+	w := logWriter{zerolog.New(&buf), &leaving}
 	for _, line := range []string{
 		"[DEBUG] memberlist: Stream connection from=127.0.0.1:1\n",
 		"[WARN] memberlist: ignoring alive message for 'x'\n",
@@ -404,6 +406,13 @@ func TestLogWriter(t *testing.T) {
 		if !strings.Contains(l, want[i]) || !strings.Contains(l, `"from":"memberlist"`) || strings.Contains(l, "[") {
 			t.Errorf("line %d: %s", i, l)
 		}
+	}
+	// Leaving, a failed send on a closed socket is no error.
+	buf.Reset()
+	leaving.Store(true)
+	w.Write([]byte("[ERR] memberlist: Failed to send gossip to 127.0.0.1:1: use of closed network connection\n"))
+	if !strings.Contains(buf.String(), `"level":"debug"`) {
+		t.Errorf("while leaving: %s", buf.String())
 	}
 }
 
