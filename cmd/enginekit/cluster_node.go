@@ -17,10 +17,13 @@ const clusterNodeHelp = `
 In a cluster (docs/clusters.md), --cluster-cert and --gossip-key make the
 node a member: it presents its certificate to every peer and admits every
 peer presenting a valid certificate of the same cluster, so its listeners
-need no --accept and no --peer. It finds the other members by gossip,
-through one --join seed (any member's gossip address) or --discover, and
-keeps one connection to each of them. The first node of a cluster needs
-neither --join nor --discover. In a cluster the node also prints
+need no --accept and no --peer between members ('enginekit call' clients
+still need --accept any: their keys are new on every run). It finds the
+other members by gossip, through one --join seed (any member's gossip
+address) or --discover, and keeps one connection to each of them. The
+first node of a cluster needs no seed; given its own gossip address as
+--join it skips it, so every node can be given the same seed. In a
+cluster the node also prints
 
   gossip HOST:PORT        the gossip address as bound (what others --join)
 

@@ -42,7 +42,7 @@ func exampleEngines() []exampleEngine {
 				return ordering.New(ordering.Config{Broker: n.Broker()}), nil
 			}}
 		}},
-		{"relay", "makes calls from its node ('enginekit call --via RELAY --to ENGINE'): to any engine the\nnode knows, its own or another node's (cluster member or --peer); see cluster_relay.go", relayEngine},
+		{"relay", "makes a call from its node, to any engine the node knows: its own, a --peer's or a\ncluster member's ('enginekit call --via RELAY --to ENGINE')", relayEngine},
 	}
 }
 
