@@ -62,6 +62,8 @@ Figures (AUTH is macs or signatures):
                                heap allocations per call round trip, both nodes
   nodes.learn_burst_ms         a fresh node connects to one with 100,000 engines
                                until it has learned them all
+  nodes.relearn_burst_ms       the same node again, after it disconnected and
+                               forgot them all (their proofs remembered)
   nodes.full_mesh_ms           16 nodes of 10 engines connect pairwise until each
                                has learned every other's engines
 Limits:

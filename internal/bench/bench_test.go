@@ -75,6 +75,7 @@ var issue13 = map[string]string{
 	"remote.tcp.macs.allocs_per_call":                "",
 	"remote.tcp.signatures.allocs_per_call":          "",
 	"nodes.learn_burst_ms":                           "",
+	"nodes.relearn_burst_ms":                         "",
 	"nodes.full_mesh_ms":                             "",
 	"local.skynet_ms":                                "limit.skynet_goroutines_ms",
 	"local.call_rtt_us":                              "limit.chan_rtt_us",

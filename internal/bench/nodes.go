@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/enginekit/enginekit/keyholder"
@@ -25,6 +26,7 @@ import (
 func nodesWorkloads() []workload {
 	return []workload{
 		{name: "nodes.learn_burst_ms", unit: "ms", target: 1000, run: plain(learnBurst)},
+		{name: "nodes.relearn_burst_ms", unit: "ms", run: plain(relearnBurst)},
 		{name: "nodes.full_mesh_ms", unit: "ms", run: plain(fullMesh)},
 	}
 }
@@ -77,6 +79,89 @@ func learnBurst(ctx context.Context, o benchOpts) (float64, error) {
 		}
 		return d, nil
 	})
+}
+
+// relearnBurst is the learn burst of a node that has learned and forgotten
+// the same engines before: node a connects to b (o.learn engines) once,
+// then each round disconnects, waits until it has forgotten every engine
+// (ForgetGrace is 1 ms here), and times a new Connect until it has learned
+// them all again, with the engine proofs it verified before remembered
+// (transport Stats.ProofsVerified does not grow).
+func relearnBurst(ctx context.Context, o benchOpts) (float64, error) {
+	b, err := newBenchNode(ctx, "b", netconn.Signatures, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer closeNode(b)
+	for i := range o.learn {
+		if _, _, err := b.Transport().SpawnEngine("e"+strconv.Itoa(i), newIdle); err != nil {
+			return 0, fmt.Errorf("engine %d of %d: %w", i+1, o.learn, err)
+		}
+	}
+	bound, err := b.Transport().Listen(ctx, "tcp://127.0.0.1:0", netconn.AcceptAny)
+	if err != nil {
+		return 0, err
+	}
+	endpoint := transport.Endpoint(bound.Network(), bound.String())
+	synced := make(chan struct{}, 1)
+	var forgotten atomic.Int64
+	allForgotten := make(chan struct{}, 1)
+	a, err := node.Start(ctx, node.Config{Name: "a", Transport: transport.Config{
+		ForgetGrace: time.Millisecond,
+		OnSynced: func(peer keyholder.Address) {
+			if peer == b.Router() {
+				select {
+				case synced <- struct{}{}:
+				default:
+				}
+			}
+		},
+		OnForget: func(keyholder.Address) {
+			if forgotten.Add(1) == int64(o.learn) {
+				allForgotten <- struct{}{}
+			}
+		},
+	}})
+	if err != nil {
+		return 0, err
+	}
+	defer closeNode(a)
+	connect := func() (time.Duration, error) {
+		start := time.Now()
+		if err := a.Transport().Connect(ctx, endpoint, b.Router()); err != nil {
+			return 0, err
+		}
+		select {
+		case <-synced:
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w, after learning %d of %d engines", ctx.Err(), len(a.Transport().Learned()[b.Router()]), o.learn)
+		}
+		d := time.Since(start)
+		if got := len(a.Transport().Learned()[b.Router()]); got != o.learn {
+			return 0, fmt.Errorf("learned %d of %d engines", got, o.learn)
+		}
+		return d, nil
+	}
+	if _, err := connect(); err != nil {
+		return 0, err
+	}
+	verified := a.Transport().Stats().ProofsVerified
+	ms, err := o.heavy(ctx, func() (time.Duration, error) {
+		forgotten.Store(0)
+		if err := a.Transport().Disconnect(endpoint, b.Router()); err != nil {
+			return 0, err
+		}
+		select {
+		case <-allForgotten:
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w, after forgetting %d of %d engines", ctx.Err(), forgotten.Load(), o.learn)
+		}
+		return connect()
+	})
+	if err == nil && a.Transport().Stats().ProofsVerified != verified {
+		err = fmt.Errorf("proofs verified again: %d, then %d", verified, a.Transport().Stats().ProofsVerified)
+	}
+	return ms, err
 }
 
 // fullMesh starts o.mesh nodes (16) of o.meshEng engines each, every one
