@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/enginekit/enginekit/cluster"
@@ -54,8 +55,9 @@ type Cluster struct {
 
 	// Endpoints are the transport endpoints advertised to the other
 	// members, preferred first (at most cluster.MaxEndpoints). Default:
-	// the node's listen addresses as bound. Set it when the node listens
-	// on a wildcard address (0.0.0.0) or behind NAT.
+	// the node's listen addresses as bound, TCP first, without wildcard
+	// addresses (0.0.0.0, [::]); Start fails if that leaves none. Set it
+	// when the node listens on a wildcard address or behind NAT.
 	Endpoints []string
 
 	// JoinInterval is how often a node that is alone runs Discovery again.
@@ -157,7 +159,9 @@ func (n *Node) startCluster(v *cluster.Verifier) error {
 	port, _ := strconv.Atoi(portText)
 	eps := c.Endpoints
 	if len(eps) == 0 {
-		eps = n.listen[:min(len(n.listen), cluster.MaxEndpoints)]
+		if eps = advertised(n.listen); len(eps) == 0 {
+			return fmt.Errorf("%w: Cluster: no listen address other members can dial (%s): set Cluster.Endpoints", ErrBadConfig, strings.Join(n.listen, ", "))
+		}
 	}
 	a, err := cluster.NewAgent(cluster.AgentConfig{
 		Config: cluster.Config{
@@ -185,6 +189,32 @@ func (n *Node) startCluster(v *cluster.Verifier) error {
 	n.log.Info().Str("event", "cluster").Str("gossip", a.Membership().Addr()).Str("node", c.Certificate.Node).
 		Stringer("cluster", c.Certificate.Cluster).Msg("cluster member")
 	return nil
+}
+
+// advertised picks, from the bound listen addresses, those other members
+// can dial: TCP ones first (the mesh dials the first), then Unix sockets
+// (for members on the same machine); not a wildcard address such as
+// 0.0.0.0, which would make the dialler connect to itself. At most
+// cluster.MaxEndpoints.
+func advertised(listen []string) []string {
+	var tcp, other []string
+	for _, ep := range listen {
+		network, addr, err := transport.ParseEndpoint(ep)
+		if err != nil {
+			continue
+		}
+		if network != "tcp" {
+			other = append(other, ep)
+			continue
+		}
+		host, _, err := net.SplitHostPort(addr)
+		if ip := net.ParseIP(host); err != nil || host == "" || (ip != nil && ip.IsUnspecified()) {
+			continue
+		}
+		tcp = append(tcp, ep)
+	}
+	eps := append(tcp, other...)
+	return eps[:min(len(eps), cluster.MaxEndpoints)]
 }
 
 // Cluster is the node's cluster agent (members, gossip address, mesh and

@@ -32,7 +32,7 @@ before "ready".`
 // clusterFlags are the cluster flags of `enginekit node`.
 type clusterFlags struct {
 	cert, gossipKey, discover, gossip, deny *string
-	joins                                   stringsFlag
+	joins, advertise                        stringsFlag
 }
 
 func addClusterFlags(fs *flags) *clusterFlags {
@@ -44,12 +44,13 @@ func addClusterFlags(fs *flags) *clusterFlags {
 		deny:      fs.String("deny", "", "deny list `file` of revoked routers and certificates ('router ADDRESS', 'cert ID' lines)"),
 	}
 	fs.Var(&c.joins, "join", "join the cluster through the member gossiping at `HOST:PORT` (repeatable)")
+	fs.Var(&c.advertise, "advertise", "tell the other members to dial this `ENDPOINT` (repeatable, preferred first; default:\nthe --listen addresses, TCP first, without wildcard addresses such as 0.0.0.0)")
 	return c
 }
 
 // set reports whether any cluster flag was given.
 func (c *clusterFlags) set() bool {
-	return *c.cert != "" || *c.gossipKey != "" || *c.discover != "" || *c.deny != "" || len(c.joins) > 0 || *c.gossip != node.DefaultGossip
+	return *c.cert != "" || *c.gossipKey != "" || *c.discover != "" || *c.deny != "" || len(c.joins) > 0 || len(c.advertise) > 0 || *c.gossip != node.DefaultGossip
 }
 
 // config checks the flags and reads their files: nil without
@@ -57,7 +58,7 @@ func (c *clusterFlags) set() bool {
 func (c *clusterFlags) config() (*node.Cluster, error) {
 	if *c.cert == "" {
 		if c.set() {
-			return nil, fmt.Errorf("%w: --gossip-key, --join, --discover, --gossip and --deny need --cluster-cert", errUsage)
+			return nil, fmt.Errorf("%w: --gossip-key, --join, --discover, --gossip, --advertise and --deny need --cluster-cert", errUsage)
 		}
 		return nil, nil
 	}
@@ -94,6 +95,14 @@ func (c *clusterFlags) config() (*node.Cluster, error) {
 		}
 		disc = d
 	}
+	if len(c.advertise) > cluster.MaxEndpoints {
+		return nil, fmt.Errorf("%w: --advertise given %d times, at most %d", errUsage, len(c.advertise), cluster.MaxEndpoints)
+	}
+	for _, ep := range c.advertise {
+		if err := checkEndpoint("--advertise", ep); err != nil {
+			return nil, err
+		}
+	}
 	cert, err := cluster.ReadCertFile(*c.cert)
 	if err != nil {
 		return nil, fmt.Errorf("--cluster-cert: %w", fileErr(err))
@@ -102,7 +111,7 @@ func (c *clusterFlags) config() (*node.Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--gossip-key: %w", fileErr(err))
 	}
-	cfg := &node.Cluster{Certificate: cert, GossipKey: gk, Discovery: disc, Gossip: *c.gossip}
+	cfg := &node.Cluster{Certificate: cert, GossipKey: gk, Discovery: disc, Gossip: *c.gossip, Endpoints: c.advertise}
 	if *c.deny != "" {
 		if cfg.Deny, err = cluster.ReadDenyListFile(*c.deny); err != nil {
 			return nil, fmt.Errorf("--deny: %w", fileErr(err))

@@ -119,6 +119,7 @@ func TestNodeClusterErrors(t *testing.T) {
 		{"join an endpoint", 2, with("--cluster-cert", cert, "--gossip-key", gossip, "--join", "tcp://127.0.0.1:1"), "gossip HOST:PORT"},
 		{"bad discover", 2, with("--cluster-cert", cert, "--gossip-key", gossip, "--discover", "consul:x"), "dns:NAME:PORT"},
 		{"bad gossip", 2, with("--cluster-cert", cert, "--gossip-key", gossip, "--gossip", "7946"), "--gossip"},
+		{"bad advertise", 2, with("--cluster-cert", cert, "--gossip-key", gossip, "--advertise", "127.0.0.1:7001"), "did you mean tcp://127.0.0.1:7001"},
 		{"no listener", 2, append(nodeArgs(t, dir, "a.keys"), "--cluster-cert", cert, "--gossip-key", gossip), "needs a --listen"},
 		{"missing cert", 1, with("--cluster-cert", filepath.Join(dir, "none.cert"), "--gossip-key", gossip), "no such file"},
 		{"another node's cert", 1, with("--cluster-cert", filepath.Join(dir, "b.cert"), "--gossip-key", gossip, "--gossip", "127.0.0.1:0"), "cluster admit --router"},
