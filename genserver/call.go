@@ -32,11 +32,18 @@ func (f From) PID() PID { return f.caller }
 func (f From) Address() string { return f.addr }
 
 // Deadline returns when the caller stops waiting.
-func (f From) Deadline() time.Time { return time.Unix(0, f.deadline) }
+func (f From) Deadline() time.Time {
+	if f.slot != nil && f.slot.far != nil {
+		return f.slot.far.deadline
+	}
+	return time.Unix(0, f.deadline)
+}
 
 // Pending reports whether the call still waits for a reply: not yet
 // answered, and the caller has not given up.
-func (f From) Pending() bool { return f.slot != nil && f.slot.state.Load() == f.token }
+func (f From) Pending() bool {
+	return f.slot != nil && f.slot.state.Load() == f.token && (f.slot.far == nil || f.slot.far.sys != nil)
+}
 
 // Reply answers the call behind from with v, or with err when err is not
 // nil. It can be called from any goroutine, at any time; it reports whether
@@ -44,7 +51,13 @@ func (f From) Pending() bool { return f.slot != nil && f.slot.state.Load() == f.
 // dropped.
 func Reply(from From, v any, err error) bool {
 	s := from.slot
-	if s == nil || !s.state.CompareAndSwap(from.token, from.token+1) {
+	if s == nil {
+		return false
+	}
+	if s.far != nil {
+		return s.replyFar(from.token, v, err)
+	}
+	if !s.state.CompareAndSwap(from.token, from.token+1) {
 		return false
 	}
 	s.val, s.err = v, err
@@ -57,6 +70,8 @@ func Reply(from From, v any, err error) bool {
 // is answered or abandoned, so a stale From can never answer a later call.
 type replySlot struct {
 	pool  *sync.Pool
+	sys   *System
+	far   *farFrom // a From decoded from another node: no caller here
 	state atomic.Uint64
 	done  chan struct{} // capacity 1: Reply never blocks
 	val   any

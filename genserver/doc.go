@@ -88,13 +88,14 @@
 // order sent, and an error there (too large, no route, a type that cannot
 // be encoded) is the sender's at once, not a silent drop.
 //
-// A From is a handle on a call waiting in this System: it cannot be
-// encoded (MarshalCBOR returns ErrFromNotPortable; the zero From encodes
-// as null), so a message that would carry one to another node fails at
-// once in its sender instead of arriving empty and leaving the caller to
-// its deadline. To let an engine on another node answer a call, the callee
-// hands it a transport.RemoteFrom (transport.ExportFrom), answered with
-// transport.Reply.
+// A From may cross nodes: the transport installs a FromCodec on its System
+// (Relay.SetFromCodec) that gives a From a wire form when a message is
+// encoded, and binds the Froms in each message it decodes
+// (Relay.BindFroms), so that Reply on the other node sends the answer to
+// the node holding the call. Without a FromCodec a From cannot be encoded
+// (ErrFromNotPortable; the zero From encodes as null), so a message that
+// would carry one fails at once in its sender instead of arriving empty and
+// leaving the caller to its deadline.
 //
 // # Introspection
 //

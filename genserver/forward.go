@@ -82,33 +82,3 @@ func (p *Process) forward(m Forwarded) (queued bool, err error) {
 	}
 	return false, err
 }
-
-// ErrFromNotPortable is what encoding a From returns: a From is a handle
-// on a call waiting in this System, and means nothing on another node. To
-// let an engine on another node answer a call, hand it a
-// transport.RemoteFrom made with transport.ExportFrom; it answers with
-// transport.Reply, and the answer reaches the caller through this node.
-// Thanks to Forwarder, a Cast, Send or Call that would carry a From to
-// another node fails with this error at once, in the sender.
-var ErrFromNotPortable = errors.New("genserver: a From cannot cross nodes: export it with transport.ExportFrom and send the RemoteFrom")
-
-// MarshalCBOR makes a From refuse to be encoded (ErrFromNotPortable): sent
-// across nodes as it is, it would arrive empty and its caller would wait
-// out its deadline. The zero From encodes as CBOR null, so a message with an
-// unset From field still travels.
-func (f From) MarshalCBOR() ([]byte, error) {
-	if f.slot == nil {
-		return []byte{0xf6}, nil
-	}
-	return nil, ErrFromNotPortable
-}
-
-// UnmarshalCBOR decodes the zero From (null, or the empty map older nodes
-// wrote); anything else is refused with ErrFromNotPortable.
-func (f *From) UnmarshalCBOR(b []byte) error {
-	if len(b) == 1 && (b[0] == 0xf6 || b[0] == 0xa0) {
-		*f = From{}
-		return nil
-	}
-	return ErrFromNotPortable
-}

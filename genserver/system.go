@@ -31,6 +31,9 @@ type System struct {
 	tokens atomic.Uint64
 	segs   segPool
 
+	fromCodec atomic.Pointer[codecBox] // makes Froms portable (Relay.SetFromCodec)
+	fromTypes typeCache
+
 	mu      sync.Mutex
 	procs   map[*Process]struct{}
 	stopped bool
@@ -39,7 +42,7 @@ type System struct {
 // NewSystem returns a running System.
 func NewSystem(cfg Config) *System {
 	s := &System{name: cfg.Name, log: cfg.Logger, procs: make(map[*Process]struct{})}
-	s.slots.New = func() any { return &replySlot{pool: &s.slots, done: make(chan struct{}, 1)} }
+	s.slots.New = func() any { return &replySlot{pool: &s.slots, sys: s, done: make(chan struct{}, 1)} }
 	if s.name == "" {
 		s.name = "node"
 	}
@@ -181,7 +184,9 @@ func (s *System) Kill(dest Dest) error {
 }
 
 // Cast sends an asynchronous request, handled by HandleCast. It fails only
-// when dest does not exist or its bounded mailbox is full.
+// when dest does not exist or its bounded mailbox is full, or with the
+// error of a dest that stands in for a process elsewhere (see Forwarder:
+// a transport proxy's message too large, not encodable, or without a route).
 func (s *System) Cast(dest Dest, msg any) error { return s.deliver(PID{}, dest, kCast, msg) }
 
 // Send sends an info message, handled by HandleInfo.

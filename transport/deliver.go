@@ -170,8 +170,8 @@ func (t *Transport) onMessage(r *route, env *wire.Envelope) {
 	var ev *events.Delivery
 	if env.Kind == wire.Event {
 		ev, err = t.decodeEvent(env.Payload)
-	} else {
-		v, err = t.reg.Unmarshal(env.Payload)
+	} else if v, err = t.reg.Unmarshal(env.Payload); err == nil {
+		t.sys.Relay().BindFroms(v) // a From in it answers through us
 	}
 	var buf [2]action
 	t.mu.Lock()
@@ -342,6 +342,8 @@ func (t *Transport) onReply(r *route, env *wire.Envelope) {
 	if err == nil && m.Value != nil {
 		if v, err = t.reg.Unmarshal(m.Value); err != nil {
 			err = callbridge.ErrBadRequest
+		} else {
+			t.sys.Relay().BindFroms(v)
 		}
 	}
 	var buf [1]action
@@ -381,6 +383,9 @@ func (t *Transport) decodeEvent(b []byte) (*events.Delivery, error) {
 		v, err := t.reg.Unmarshal(m.Payload)
 		if err != nil {
 			return nil, err
+		}
+		if t.sys != nil {
+			t.sys.Relay().BindFroms(v)
 		}
 		ev.Payload = v
 	}

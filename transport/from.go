@@ -2,6 +2,7 @@ package transport
 
 import (
 	"math/rand/v2"
+	"time"
 
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
@@ -23,10 +24,8 @@ type RemoteFrom struct {
 // RemoteFrom; the answer reaches the caller through this node, wherever the
 // caller is.
 //
-// A genserver.From itself cannot cross nodes: encoding one fails with
-// genserver.ErrFromNotPortable, so the Cast, Send or Call that would carry
-// it to another node returns that error at once (see the package doc,
-// "Handing a From to another node"). Export it instead.
+// A genserver.From put in a message as it is does the same: the transport
+// exports it when the message is encoded (see fromCodec).
 func (t *Transport) ExportFrom(from genserver.From) RemoteFrom {
 	rf := RemoteFrom{Router: t.router, Token: rand.Uint64() | 1}
 	t.mu.Lock()
@@ -58,4 +57,38 @@ func (t *Transport) Reply(rf RemoteFrom, v any, err error) bool {
 	}
 	env := wire.Envelope{Kind: wire.Answer, Src: t.router, Dst: rf.Router, Ref: rf.Token, Payload: payload}
 	return h.(*route).conn.Send(t.ctx, &env) == nil
+}
+
+// fromWire is the wire form of a genserver.From put in a message as it is:
+// a remote From with the caller's deadline (spec.md, "answer").
+type fromWire struct {
+	Router   keyholder.Address `cbor:"1,keyasint"`
+	Token    uint64            `cbor:"2,keyasint"`
+	Deadline int64             `cbor:"3,keyasint,omitempty"` // unix nanoseconds
+}
+
+// fromCodec is the System's genserver.FromCodec while the transport runs:
+// a From in a message is exported (ExportFrom) when it is encoded, and a
+// From decoded here answers through Reply, to the node holding the call.
+type fromCodec struct{ t *Transport }
+
+func (c fromCodec) EncodeFrom(from genserver.From) ([]byte, error) {
+	rf := c.t.ExportFrom(from)
+	return ctlEnc.Marshal(fromWire{Router: rf.Router, Token: rf.Token, Deadline: from.Deadline().UnixNano()})
+}
+
+func (c fromCodec) DecodeFrom(data []byte) (time.Time, bool) {
+	var w fromWire
+	if decodeControl(data, &w) != nil || w.Token == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, w.Deadline), true
+}
+
+func (c fromCodec) ReplyFrom(data []byte, v any, err error) bool {
+	var w fromWire
+	if decodeControl(data, &w) != nil {
+		return false
+	}
+	return c.t.Reply(RemoteFrom{Router: w.Router, Token: w.Token}, v, err)
 }

@@ -73,6 +73,8 @@ func TestControlGolden(t *testing.T) {
 		{"reply-nil", "", must(ctlEnc.Marshal(replyMsg{}))},
 		{"reply-int-5", "", must(ctlEnc.Marshal(replyMsg{Value: int5}))},
 		{"event", "topic orders.created, region=eu, payload int 5, 2 dropped before", must(ctlEnc.Marshal(eventMsg{Topic: "orders.created", Attrs: []string{"region", "eu"}, Payload: int5, Dropped: 2}))},
+		{"remote-from", "held by the sender router, token 0x0123456789abcdef, no deadline (transport.RemoteFrom)", must(ctlEnc.Marshal(RemoteFrom{Router: kh.Router(), Token: 0x0123456789abcdef}))},
+		{"from", "a genserver.From in a payload: as remote-from, with the caller's deadline 2023-11-14T22:13:20Z", must(ctlEnc.Marshal(fromWire{Router: kh.Router(), Token: 0x0123456789abcdef, Deadline: 1_700_000_000_000_000_000}))},
 	}
 	codes := []struct {
 		name string
@@ -147,5 +149,8 @@ func TestControlGolden(t *testing.T) {
 	}
 	if _, err := (&Transport{reg: reg}).decodeEvent(vecs[7].b); err != nil {
 		t.Fatalf("event: %v", err)
+	}
+	if d, ok := (fromCodec{}).DecodeFrom(vecs[9].b); !ok || d.UnixNano() != 1_700_000_000_000_000_000 {
+		t.Fatalf("from: %v, %v", d, ok)
 	}
 }

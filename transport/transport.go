@@ -146,12 +146,14 @@ func (t *Transport) ServeReady(ctx context.Context, ready func()) error {
 		return err
 	}
 	t.watcher = w
+	t.sys.Relay().SetFromCodec(fromCodec{t})
 	tickDone := make(chan struct{})
 	go t.ticker(tickDone)
 	ready()
 	<-ctx.Done()
 
 	t.running.Store(false)
+	t.sys.Relay().SetFromCodec(nil)
 	t.farewell()
 	t.cancel()
 	<-tickDone
