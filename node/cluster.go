@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/enginekit/enginekit/admin"
 	"github.com/enginekit/enginekit/cluster"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/transport"
@@ -215,6 +216,29 @@ func advertised(listen []string) []string {
 	}
 	eps := append(tcp, other...)
 	return eps[:min(len(eps), cluster.MaxEndpoints)]
+}
+
+// clusterReady is the admin server's readiness check of a cluster node:
+// it has a connection to every member the gossip knows (the mesh has
+// caught up). A node alone in its cluster is ready.
+func (n *Node) clusterReady() error {
+	if n.cluster == nil {
+		return nil
+	}
+	up := map[keyholder.Address]bool{}
+	for _, c := range n.tr.Connections() {
+		up[c.Peer] = true
+	}
+	var missing []string
+	for _, m := range n.cluster.Members() {
+		if !m.Self && !up[m.Router] {
+			missing = append(missing, m.Node+" ("+m.Router.String()+")")
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: no connection yet to cluster member %s", admin.ErrNotReady, strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // Cluster is the node's cluster agent (members, gossip address, mesh and

@@ -3,11 +3,14 @@ package node_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/enginekit/enginekit/admin"
 	"github.com/enginekit/enginekit/cluster"
 	"github.com/enginekit/enginekit/examples/echo"
 	"github.com/enginekit/enginekit/genserver"
@@ -127,7 +130,9 @@ func TestClusterThreeNodes(t *testing.T) {
 	seed := ""
 	for _, name := range []string{"n0", "n1", "n2"} {
 		kh, cert := clusterKeys(t, auth, name, now)
-		n := start(t, clusterConfig(name, kh, cert, gk, seed))
+		cfg := clusterConfig(name, kh, cert, gk, seed)
+		cfg.Admin = &admin.Config{Addr: "127.0.0.1:0"}
+		n := start(t, cfg)
 		if n.Cluster() == nil {
 			t.Fatal("no cluster agent")
 		}
@@ -152,6 +157,16 @@ func TestClusterThreeNodes(t *testing.T) {
 		}
 	}
 	for _, n := range nodes {
+		// /readyz: connected to every member.
+		resp, err := http.Get(n.Admin().URL() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s /readyz: %d %s", n.System().Name(), resp.StatusCode, body)
+		}
 		if s := n.Cluster().Membership().Verifier().Stats(); s.Refused() != 0 || s.Admitted == 0 {
 			t.Errorf("%s: verifier %+v", n.System().Name(), s)
 		}

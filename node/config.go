@@ -78,8 +78,9 @@ type Config struct {
 	// what `enginekit ps` and `status` read). The node fills in whatever of
 	// Admin.Source is empty with its System, its engines' supervisor and its
 	// transport, and an unset Admin.Ready with a check that the node runs
-	// and has a connection to every one of Peers (/readyz answers 503 and
-	// names the missing ones). Its address is checked with the listeners,
+	// and has a connection to every one of Peers and, with Cluster, to
+	// every member the gossip knows (/readyz answers 503 and names the
+	// missing ones). Its address is checked with the listeners,
 	// before anything starts; the server starts last and stops first.
 	// Default: none.
 	Admin *admin.Config

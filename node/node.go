@@ -205,7 +205,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			for _, p := range cfg.Peers {
 				routers = append(routers, p.Router)
 			}
-			acfg.Ready = admin.AllReady(n.running, admin.RequirePeers(n.tr, routers...))
+			acfg.Ready = admin.AllReady(n.running, admin.RequirePeers(n.tr, routers...), n.clusterReady)
 		}
 		if n.admin, err = admin.New(acfg); err != nil {
 			return nil, fmt.Errorf("admin %s: %w", acfg.Addr, netErr(err))
