@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,10 +77,25 @@ func learnBurst(ctx context.Context, o benchOpts) (float64, error) {
 		}
 		d := time.Since(start)
 		if got := len(a.Transport().Learned()[b.Router()]); got != o.learn {
-			return 0, fmt.Errorf("learned %d of %d engines", got, o.learn)
+			return 0, fmt.Errorf("learned %d of %d engines by the end of the burst%s", got, o.learn, nonZero(a.Transport().Stats().Drops))
 		}
 		return d, nil
 	})
+}
+
+// nonZero lists the non-zero drop counters of a transport, for an error.
+func nonZero(drops map[string]uint64) string {
+	var s []string
+	for cause, n := range drops {
+		if n > 0 {
+			s = append(s, fmt.Sprintf("%s=%d", cause, n))
+		}
+	}
+	if len(s) == 0 {
+		return " (no drops counted)"
+	}
+	slices.Sort(s)
+	return " (drops: " + strings.Join(s, ", ") + ")"
 }
 
 // relearnBurst is the learn burst of a node that has learned and forgotten
@@ -138,7 +155,7 @@ func relearnBurst(ctx context.Context, o benchOpts) (float64, error) {
 		}
 		d := time.Since(start)
 		if got := len(a.Transport().Learned()[b.Router()]); got != o.learn {
-			return 0, fmt.Errorf("learned %d of %d engines", got, o.learn)
+			return 0, fmt.Errorf("learned %d of %d engines by the end of the burst%s", got, o.learn, nonZero(a.Transport().Stats().Drops))
 		}
 		return d, nil
 	}
