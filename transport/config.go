@@ -156,7 +156,10 @@ type Config struct {
 	// OnLearn, when set, is called each time a connection teaches us a
 	// foreign engine (its proxy is registered by then); OnForget after a
 	// proxy is gone and its name released. They run on transport
-	// goroutines; keep them short and do not call the transport from them.
+	// goroutines (OnLearn, OnSynced and OnConnection on a connection's
+	// reader); keep them short and do not call the transport from them,
+	// nor send to a foreign engine: the send runs in the caller's goroutine
+	// and may wait for room on a connection, which a reader must never do.
 	OnLearn  func(engine keyholder.Address, peer keyholder.Address)
 	OnForget func(engine keyholder.Address)
 	// OnSynced, when set, is called when a peer's end-of-burst marker
