@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -107,6 +108,9 @@ func TestNodeClusterErrors(t *testing.T) {
 	base := append(nodeArgs(t, dir, "a.keys"), "--listen", "tcp://127.0.0.1:0")
 	cert := filepath.Join(dir, "a.cert")
 	with := func(extra ...string) []string { return slices.Concat(base, extra) }
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer busy.Close()
 	for _, tc := range []struct {
 		name string
 		code int
@@ -123,6 +127,7 @@ func TestNodeClusterErrors(t *testing.T) {
 		{"no listener", 2, append(nodeArgs(t, dir, "a.keys"), "--cluster-cert", cert, "--gossip-key", gossip), "needs a --listen"},
 		{"missing cert", 1, with("--cluster-cert", filepath.Join(dir, "none.cert"), "--gossip-key", gossip), "no such file"},
 		{"another node's cert", 1, with("--cluster-cert", filepath.Join(dir, "b.cert"), "--gossip-key", gossip, "--gossip", "127.0.0.1:0"), "cluster admit --router"},
+		{"busy gossip port", 1, with("--cluster-cert", cert, "--gossip-key", gossip, "--gossip", busy.Addr().String()), "cluster gossip " + busy.Addr().String() + ": bind: address already in use"},
 		{"cert as gossip key", 1, with("--cluster-cert", cert, "--gossip-key", cert), "--gossip-key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
