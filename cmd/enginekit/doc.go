@@ -1,7 +1,7 @@
 // Command enginekit runs enginekit nodes and the tools around them:
 //
 //	enginekit demo      the runtime at work, as a short narrative; exits by itself
-//	enginekit node      a node: example engines, listeners, peers, until SIGINT/SIGTERM
+//	enginekit node      a node: example engines, listeners, peers or a cluster, until SIGINT/SIGTERM
 //	enginekit call      call an engine on a running node and print the reply
 //	enginekit cast      cast a message to an engine on a running node
 //	enginekit ps        a running node's processes, from its admin server
@@ -19,6 +19,8 @@
 // can run), call.go (the one-shot client of call and cast, itself a node),
 // keys.go (keygen, keys, passphrases), demo.go and demo_nodes.go, bench.go
 // (flags over internal/bench), admin.go, ps.go and status.go (admin server
-// readers), cluster.go. Libraries do the work: node starts and stops a node,
+// readers), cluster.go (init, admit, show), cluster_node.go (the cluster
+// flags of node) and cluster_relay.go (the relay engine behind call --via).
+// Libraries do the work: node starts and stops a node,
 // keyholder reads and writes key files.
 package main
