@@ -104,9 +104,12 @@ func (r *relayServer) HandleCall(_ *genserver.Process, from genserver.From, req 
 		if err == nil {
 			out.Reply, err = r.reg.Marshal(v)
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, genserver.ErrNoProcess):
+			err = errors.New("relay: calling " + to.String() + " from its node: the node knows no such engine (not its own, nor learned from a peer or cluster member)")
+		case err != nil:
 			// Not wrapped: the client would take the inner call's
-			// sentinels (no process, no connection) for the relay's own.
+			// sentinels (no connection, timeout) for the relay's own.
 			err = errors.New("relay: calling " + to.String() + " from its node: " + err.Error())
 		}
 		r.mu.Lock()
