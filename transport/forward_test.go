@@ -79,7 +79,7 @@ func TestNoRouteFailsSenderAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	cab.pull()
-	<-downs
+	within(t, downs)
 	dest := genserver.Name(e.String())
 	if _, ok := a.sys.Whereis(e.String()); !ok {
 		t.Fatal("the proxy is gone within its grace period")
@@ -100,7 +100,7 @@ func TestNoRouteFailsSenderAtOnce(t *testing.T) {
 	if err := a.sys.Cast(near, linkTo{dest: px, done: done}); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; !errors.Is(err, transport.ErrNoConnection) {
+	if err := within(t, done); !errors.Is(err, transport.ErrNoConnection) {
 		t.Fatalf("link without a route: %v", err)
 	}
 }

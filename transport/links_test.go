@@ -75,7 +75,7 @@ func TestPlainFromAcrossNodes(t *testing.T) {
 	if err != nil || v != (Ping{"answered plainly on c: hi"}) {
 		t.Fatalf("reply through a plain From handed to C: %v, %v", v, err)
 	}
-	if d := <-deadlines; d.Sub(want).Abs() > time.Millisecond {
+	if d := within(t, deadlines); d.Sub(want).Abs() > time.Millisecond {
 		t.Fatalf("C saw the deadline %v, want the caller's %v", d, want)
 	}
 	if len(a.tr.Learned()[c.kh.Router()]) != 0 {
@@ -215,16 +215,13 @@ func TestLinksAcrossNodes(t *testing.T) {
 		if err := a.sys.Cast(pid, linkTo{dest: dest, probe: dest, done: done}); err != nil {
 			t.Fatal(err)
 		}
-		if err := <-done; err != nil {
+		if err := within(t, done); err != nil {
 			t.Fatalf("link: %v", err)
 		}
 	}
 	waitForgot := func(e keyholder.Address) {
 		t.Helper()
-		for got := range forgotOnB {
-			if got == e {
-				return
-			}
+		for within(t, forgotOnB) != e {
 		}
 	}
 	stop := func(pid genserver.PID, reason error) {
@@ -238,7 +235,7 @@ func TestLinksAcrossNodes(t *testing.T) {
 	// A crash on A reaches the trapping engine on B, from B's proxy of it.
 	link(nearPID, farAddr)
 	stop(nearPID, errors.New("boom"))
-	e := <-far.exits
+	e := within(t, far.exits)
 	var fe *transport.ForeignExit
 	if !errors.As(e.Reason, &fe) || fe.Engine != nearAddr || fe.Reason == nil || fe.Reason.Error() != "boom" {
 		t.Fatalf("far got %+v, want near's boom", e)
@@ -257,7 +254,7 @@ func TestLinksAcrossNodes(t *testing.T) {
 	}
 	link(crashPID, plainA)
 	stop(crashPID, errors.New("disk on fire"))
-	<-plainPID.Done()
+	within(t, plainPID.Done())
 	if !errors.As(plainPID.Reason(), &fe) || fe.Engine != crashAddr || fe.Reason.Error() != "disk on fire" {
 		t.Fatalf("plain exited with %v", plainPID.Reason())
 	}
@@ -268,7 +265,7 @@ func TestLinksAcrossNodes(t *testing.T) {
 	if err := a.sys.Cast(unlPID, unlinkFrom{dest: proxyOn(a, quietAddr), done: done}); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
+	if err := within(t, done); err != nil {
 		t.Fatal(err)
 	}
 	stop(unlPID, errors.New("unseen"))
@@ -291,13 +288,27 @@ func TestLinksAcrossNodes(t *testing.T) {
 	_, backPID := engine(a, "back", back)
 	link(backPID, farAddr)
 	cab.pull()
-	for _, ex := range []genserver.Exit{<-far.exits, <-far.exits, <-back.exits} {
+	for _, ex := range []genserver.Exit{within(t, far.exits), within(t, far.exits), within(t, back.exits)} {
 		if !errors.Is(ex.Reason, transport.ErrNoConnection) || !errors.As(ex.Reason, &fe) {
 			t.Fatalf("after the cut: %+v, want no connection", ex)
 		}
 	}
-	<-cutPID.Done() // cut does not trap exits: it exits with noconnection
+	within(t, cutPID.Done()) // cut does not trap exits: it exits with noconnection
 	if !errors.Is(cutPID.Reason(), transport.ErrNoConnection) {
 		t.Fatalf("cut exited with %v", cutPID.Reason())
 	}
+}
+
+// within receives from ch, failing the test (instead of hanging it) when
+// nothing comes in a generous while: a missing exit is a bug, not a wait.
+func within[T any](t testing.TB, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatalf("nothing came in 30 s")
+	}
+	var zero T
+	return zero
 }
