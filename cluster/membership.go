@@ -118,6 +118,10 @@ type MembershipStats struct {
 
 const maxRefusedNames = 4096
 
+// probeDrainSlack is added to the longest a probe in flight can take when
+// the membership shuts down (see ServeReady).
+const probeDrainSlack = 100 * time.Millisecond
+
 // Membership is this node's view of the cluster, kept by gossip
 // (hashicorp/memberlist). It is a suture service: Serve runs it.
 type Membership struct {
@@ -141,6 +145,9 @@ type Membership struct {
 	// leaving is set once the membership shuts down: memberlist's
 	// goroutines then fail on its closed sockets, which is no error.
 	leaving atomic.Bool
+	// lastDrop is when another member last left (UnixNano), for the
+	// shutdown's wait on a probe in flight.
+	lastDrop atomic.Int64
 }
 
 func (c Config) withDefaults() Config {
@@ -242,7 +249,9 @@ func (m *Membership) String() string { return "cluster membership" }
 // Serve runs the membership until ctx ends: it binds the gossip address,
 // joins through Discovery (again whenever this member is alone), then on
 // ctx's end leaves the cluster (telling the others, bounded by 2 s) and
-// shuts memberlist down, waiting for its goroutines. It returns nil after
+// shuts memberlist down, waiting for its goroutines (a probe in flight
+// ends by its own timer: up to one probe interval, 1 s by default, scaled
+// by memberlist's health score). It returns nil after
 // ctx ends, or the error that kept it from starting.
 func (m *Membership) Serve(ctx context.Context) error {
 	return m.ServeReady(ctx, func() {})
@@ -251,7 +260,8 @@ func (m *Membership) Serve(ctx context.Context) error {
 // ServeReady is Serve, calling ready once the gossip address is bound
 // (Addr is then valid).
 func (m *Membership) ServeReady(ctx context.Context, ready func()) error {
-	ml, err := memberlist.Create(m.memberlistConfig())
+	mc := m.memberlistConfig()
+	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return fmt.Errorf("cluster: starting memberlist: %w", err)
 	}
@@ -264,7 +274,26 @@ func (m *Membership) ServeReady(ctx context.Context, ready func()) error {
 	defer func() {
 		m.leaving.Store(true)
 		_ = ml.Leave(2 * time.Second)
+		// memberlist's Shutdown does not wait for its ticker goroutines:
+		// one may be inside a probe of another member, which ends only by
+		// its own timer, within the probe interval scaled by the health
+		// score (at most 8 times). So that ServeReady returning means no
+		// goroutine of the membership runs (goleak, and a node's Stop), we
+		// wait that out whenever there was a member to probe. This is the
+		// one wait on time here: memberlist gives no event to wait on.
+		// A probe may also be of a member that left a moment ago.
+		window := time.Duration(ml.GetHealthScore()+1)*mc.ProbeInterval + probeDrainSlack
+		drain := time.Duration(0)
+		if ml.NumMembers() > 1 {
+			drain = window
+		} else if since := time.Since(time.Unix(0, m.lastDrop.Load())); since < window {
+			drain = window - since
+		}
 		_ = ml.Shutdown()
+		if drain > 0 {
+			t := time.NewTimer(drain)
+			<-t.C
+		}
 		m.mu.Lock()
 		m.addr = ""
 		clear(m.nodes)
@@ -377,6 +406,7 @@ func (m *Membership) setNode(n *memberlist.Node) {
 }
 
 func (m *Membership) dropNode(n *memberlist.Node) {
+	m.lastDrop.Store(time.Now().UnixNano())
 	m.mu.Lock()
 	delete(m.nodes, n.Name)
 	m.mu.Unlock()
