@@ -132,7 +132,7 @@ func TestClusterProcs(t *testing.T) {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q", text, code, out, errOut)
 		}
 	}
-	if code, out, errOut := call(0, 2, "echo", "echo", "anyone?"); code != 1 || out != "" || !strings.Contains(errOut, "relay: calling") {
+	if code, out, errOut := call(0, 2, "echo", "echo", "anyone?"); code != 1 || out != "" || !strings.Contains(errOut, "the node knows no such engine") {
 		t.Errorf("call to the killed node's engine: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 

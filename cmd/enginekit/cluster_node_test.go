@@ -93,7 +93,7 @@ func TestNodeCluster(t *testing.T) {
 	// the relay.
 	code, _, errOut := runCmd(t, "call", "--node", a.listen[0], "--router", a.router, "--via", a.engines["relay"],
 		"--to", newAddress(t), "echo", "x")
-	if code != 1 || !strings.Contains(errOut, "relay: calling") {
+	if code != 1 || !strings.Contains(errOut, "the node knows no such engine") {
 		t.Errorf("relay to no engine: exit %d, %q", code, errOut)
 	}
 	oneLine(t, errOut)
