@@ -92,6 +92,8 @@ func (c Cluster) verify(cfg Config) error {
 		return bad("no Certificate")
 	case len(c.GossipKey) == 0:
 		return bad("no GossipKey")
+	case len(c.GossipKey) != 16 && len(c.GossipKey) != 24 && len(c.GossipKey) != 32:
+		return bad("GossipKey of %d bytes, want 16, 24 or 32", len(c.GossipKey))
 	case c.JoinInterval < 0 || c.DepartGrace < 0:
 		return bad("negative JoinInterval or DepartGrace")
 	case len(cfg.Listen) == 0 && len(c.Endpoints) == 0:

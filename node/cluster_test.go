@@ -276,6 +276,7 @@ func TestClusterVerify(t *testing.T) {
 	}{
 		{"no certificate", func(c *node.Config) { c.Cluster.Certificate = nil }, "no Certificate"},
 		{"no gossip key", func(c *node.Config) { c.Cluster.GossipKey = nil }, "no GossipKey"},
+		{"short gossip key", func(c *node.Config) { c.Cluster.GossipKey = make([]byte, 8) }, "want 16, 24 or 32"},
 		{"bad gossip address", func(c *node.Config) { c.Cluster.Gossip = "7946" }, "Gossip"},
 		{"unreachable", func(c *node.Config) { c.Listen = nil }, "could not reach"},
 		{"credential set", func(c *node.Config) { c.Transport.Net.Credential = []byte("x") }, "node's to set"},
