@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"errors"
+	"github.com/enginekit/enginekit/payload"
 	"maps"
 	"os"
 	"os/exec"
@@ -18,7 +19,6 @@ import (
 	nodepkg "github.com/enginekit/enginekit/node"
 	"github.com/enginekit/enginekit/supervisor"
 	"github.com/enginekit/enginekit/transport"
-	"github.com/enginekit/enginekit/wire"
 )
 
 // browserWait bounds every wait of the browser test.
@@ -118,7 +118,7 @@ func startWatched(t *testing.T) *watched {
 	w := &watched{gate: &watchedGate{entered: make(chan struct{}, 1024), release: make(chan struct{}), closed: make(chan struct{})}}
 	start := func(name string, cfg nodepkg.Config) *nodepkg.Node {
 		cfg.Name = name
-		cfg.Register = []func(*wire.Registry) error{echo.Register}
+		cfg.Register = []func(*payload.Registry) error{echo.Register}
 		cfg.Transport.Auth = netconn.MACs
 		n, err := nodepkg.Start(ctx, cfg)
 		if err != nil {

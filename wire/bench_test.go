@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"bytes"
+	"github.com/enginekit/enginekit/payload"
 	"testing"
 
 	"github.com/enginekit/enginekit/wire"
@@ -63,8 +64,8 @@ func BenchmarkReadFrame(b *testing.B) {
 }
 
 func BenchmarkMarshal(b *testing.B) {
-	r := newRegistry(b, wire.Limits{})
-	_ = wire.Register[Inc](r, "inc")
+	r := newRegistry(b, payload.Limits{})
+	_ = payload.Register[Inc](r, "inc")
 	v := Inc{By: 5, Note: "hello"}
 	var buf []byte
 	b.ReportAllocs()
@@ -74,8 +75,8 @@ func BenchmarkMarshal(b *testing.B) {
 }
 
 func BenchmarkUnmarshal(b *testing.B) {
-	r := newRegistry(b, wire.Limits{})
-	_ = wire.Register[Inc](r, "inc")
+	r := newRegistry(b, payload.Limits{})
+	_ = payload.Register[Inc](r, "inc")
 	p, _ := r.Marshal(Inc{By: 5, Note: "hello"})
 	b.ReportAllocs()
 	for b.Loop() {

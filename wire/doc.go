@@ -37,10 +37,10 @@
 // An envelope's Payload is opaque bytes here. What they hold, the
 // deterministic CBOR array [name, value], the names applications register
 // for their types and the limits a decoder applies, is package payload's
-// (github.com/enginekit/enginekit/payload), which sits below wire; the
-// Registry, Register, Limits and the payload errors that used to live here
-// are deprecated names for that package's (registry.go). The byte format of
-// payloads and type names stays specified in spec.md, "Payloads".
+// (github.com/enginekit/enginekit/payload), which sits below wire. The
+// byte format of payloads and type names stays specified in spec.md,
+// "Payloads", so that a peer written in another language needs only that
+// file.
 //
 // # Golden vectors
 //

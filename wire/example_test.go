@@ -3,6 +3,7 @@ package wire_test
 import (
 	"bytes"
 	"fmt"
+	"github.com/enginekit/enginekit/payload"
 
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/wire"
@@ -15,11 +16,11 @@ type Greet struct {
 // A message goes out as a Registry payload inside an envelope inside a batch
 // frame, and comes back the same way.
 func Example() {
-	reg, err := wire.NewRegistry(wire.Limits{})
+	reg, err := payload.NewRegistry(payload.Limits{})
 	if err != nil {
 		panic(err)
 	}
-	if err := wire.Register[Greet](reg, "example.greet"); err != nil {
+	if err := payload.Register[Greet](reg, "example.greet"); err != nil {
 		panic(err)
 	}
 	payload, err := reg.Marshal(Greet{Name: "alice"})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/enginekit/enginekit/payload"
 	"io"
 	"strings"
 	"testing"
@@ -126,7 +127,7 @@ func TestDefaultMaxPayloadFitsOneMiB(t *testing.T) {
 			t.Errorf("%v: DefaultMaxPayload %d, frame limit %d", mode, wire.DefaultMaxPayload, limit)
 		}
 	}
-	if got := wire.DefaultLimits().MaxSize; got != wire.DefaultMaxPayload {
+	if got := payload.DefaultLimits().MaxSize; got != wire.DefaultMaxPayload {
 		t.Errorf("DefaultLimits().MaxSize = %d, want %d", got, wire.DefaultMaxPayload)
 	}
 }

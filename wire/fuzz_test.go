@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/enginekit/enginekit/payload"
 	"io"
 	"testing"
 
@@ -134,14 +135,14 @@ func decodeAll(t *testing.T, body []byte, tag int) {
 }
 
 func FuzzUnmarshal(f *testing.F) {
-	r, err := wire.NewRegistry(wire.Limits{MaxSize: 1 << 16})
+	r, err := payload.NewRegistry(payload.Limits{MaxSize: 1 << 16})
 	if err != nil {
 		f.Fatal(err)
 	}
-	_ = wire.Register[Inc](r, "inc")
-	_ = wire.Register[*Tree](r, "tree")
-	_ = wire.Register[[]any](r, "list")
-	_ = wire.Register[map[string]any](r, "map")
+	_ = payload.Register[Inc](r, "inc")
+	_ = payload.Register[*Tree](r, "tree")
+	_ = payload.Register[[]any](r, "list")
+	_ = payload.Register[map[string]any](r, "map")
 	for _, v := range []any{nil, 1, "s", []byte("b"), true, 1.5, Inc{By: 1, Note: "n"}, &Tree{Kids: []*Tree{{}}},
 		[]any{1, "a", []any{map[string]any{"x": 1}}}, map[string]any{"a": []any{1.5, nil}}} {
 		b, err := r.Marshal(v)
@@ -156,7 +157,7 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		v, err := r.Unmarshal(in)
 		if err != nil {
-			for _, known := range []error{wire.ErrMalformedPayload, wire.ErrUnknownType, wire.ErrPayloadTooLarge, wire.ErrPayloadLimits} {
+			for _, known := range []error{payload.ErrMalformedPayload, payload.ErrUnknownType, payload.ErrPayloadTooLarge, payload.ErrPayloadLimits} {
 				if errors.Is(err, known) {
 					return
 				}

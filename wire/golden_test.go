@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"github.com/enginekit/enginekit/payload"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,7 +90,7 @@ const regenerate = "Checked by TestGoldenVectors and TestGoldenFiles in wire/; r
 // int 5, a call with a ref and a deadline carrying the string "hi", and an
 // info with flags 1 carrying nil.
 func goldenEnvelopes(t *testing.T, dst keyholder.Address) []wire.Envelope {
-	reg, err := wire.NewRegistry(wire.Limits{})
+	reg, err := payload.NewRegistry(payload.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,14 +245,14 @@ func makeGolden(t *testing.T) []*goldenFile {
 		"geo.Point is a Go struct {X, Y int64} with toarray, an array.",
 		regenerate,
 	}}
-	reg, err := wire.NewRegistry(wire.Limits{})
+	reg, err := payload.NewRegistry(payload.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := wire.Register[goldenInc](reg, "counter.Inc"); err != nil {
+	if err := payload.Register[goldenInc](reg, "counter.Inc"); err != nil {
 		t.Fatal(err)
 	}
-	if err := wire.Register[goldenPoint](reg, "geo.Point"); err != nil {
+	if err := payload.Register[goldenPoint](reg, "geo.Point"); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []struct {
@@ -516,12 +517,12 @@ func TestGoldenFiles(t *testing.T) {
 	}
 
 	payloads := readGolden(t, "payloads.txt")
-	reg, err := wire.NewRegistry(wire.Limits{})
+	reg, err := payload.NewRegistry(payload.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = wire.Register[goldenInc](reg, "counter.Inc")
-	_ = wire.Register[goldenPoint](reg, "geo.Point")
+	_ = payload.Register[goldenInc](reg, "counter.Inc")
+	_ = payload.Register[goldenPoint](reg, "geo.Point")
 	for _, p := range payloads.pairs {
 		b := payloads.hex(p[0])
 		v, err := reg.Unmarshal(b)
