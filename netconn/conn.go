@@ -171,6 +171,10 @@ func (c *Conn) LocalAddr() net.Addr { return c.raw.LocalAddr() }
 // RemoteAddr returns the peer's network address.
 func (c *Conn) RemoteAddr() net.Addr { return c.raw.RemoteAddr() }
 
+// Inbound reports whether the peer dialled us (the connection was
+// accepted by a Listener or made by NewServerConn).
+func (c *Conn) Inbound() bool { return c.server }
+
 // Up returns a channel closed once the handshake has succeeded.
 func (c *Conn) Up() <-chan struct{} { return c.up }
 

@@ -143,7 +143,7 @@ func (d *Dialer) Serve(ctx context.Context) error {
 		}
 		delay := d.cfg.Backoff.delay(failures)
 		failures++
-		d.cfg.Logger.Debug().Str("peer", d.peer.String()).Dur("delay", delay).Msg("redialling")
+		d.cfg.Logger.Debug().Str("remote", d.address).Str("peer", d.peer.String()).Dur("delay", delay).Msg("redialling")
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
