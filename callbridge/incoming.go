@@ -15,6 +15,25 @@ type Call struct {
 	Dest     genserver.Dest // the local engine called
 	Req      any
 	Deadline time.Time // the caller's deadline; zero means DefaultCallTimeout from now
+	// Ctx, when not nil, lends its values (a trace context: the
+	// transport's server span) to the dummy caller's ctx, so the callee
+	// finds them in From.Context. Its deadline and cancellation are not
+	// used: those are Deadline's and the Incoming's.
+	Ctx context.Context
+}
+
+// withValues is a context that is done when its Context is and takes its
+// values from vals first.
+type withValues struct {
+	context.Context
+	vals context.Context
+}
+
+func (c withValues) Value(key any) any {
+	if v := c.vals.Value(key); v != nil {
+		return v
+	}
+	return c.Context.Value(key)
 }
 
 // Incoming runs dummy callers. The zero value is not usable; use NewIncoming.
@@ -45,10 +64,14 @@ func (in *Incoming) StartCancelable(c Call, reply func(v any, err error)) (cance
 		ctx  context.Context
 		stop context.CancelFunc
 	)
+	parent := in.ctx
+	if c.Ctx != nil {
+		parent = withValues{in.ctx, c.Ctx}
+	}
 	if c.Deadline.IsZero() {
-		ctx, stop = context.WithCancel(in.ctx)
+		ctx, stop = context.WithCancel(parent)
 	} else {
-		ctx, stop = context.WithDeadline(in.ctx, c.Deadline)
+		ctx, stop = context.WithDeadline(parent, c.Deadline)
 	}
 	in.wg.Add(1)
 	go func() {

@@ -21,6 +21,7 @@ type From struct {
 	caller   PID
 	addr     string
 	deadline int64 // unix nanoseconds
+	ctx      context.Context
 }
 
 // PID returns the calling process, or the zero PID when the caller is not a
@@ -37,6 +38,22 @@ func (f From) Deadline() time.Time {
 		return f.slot.far.deadline
 	}
 	return time.Unix(0, f.deadline)
+}
+
+// Context returns the ctx the caller passed to Call (System.Call,
+// Process.Call, Relay.CallAs), for its values: a trace context above all,
+// so that a handler's own spans nest under the caller's (with the
+// transport's Config.Tracer, the ctx of a call from another node carries
+// the transport's server span). It is done once the caller stops waiting:
+// work that outlives the call should not use it for cancellation. A From
+// decoded from another node, or the zero From, gives
+// context.Background(). genserver keeps the ctx in the From only and does
+// nothing else with its values.
+func (f From) Context() context.Context {
+	if f.ctx == nil {
+		return context.Background()
+	}
+	return f.ctx
 }
 
 // Pending reports whether the call still waits for a reply: not yet
@@ -178,7 +195,7 @@ func (s *System) request(ctx context.Context, self *Process, caller PID, addr st
 		}
 		timeout = slot.timer.C
 	}
-	from := From{slot: slot, token: token, caller: caller, addr: addr, deadline: deadline.UnixNano()}
+	from := From{slot: slot, token: token, caller: caller, addr: addr, deadline: deadline.UnixNano(), ctx: ctx}
 	queue := true
 	if target.fwd != nil && kind == kCall {
 		var err error

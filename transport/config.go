@@ -13,6 +13,7 @@ import (
 	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/wire"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Errors of this package.
@@ -169,9 +170,24 @@ type Config struct {
 	// OnConnection, when set, is called when a connection comes up (err nil,
 	// up true) and when it goes down (up false, err the reason or nil).
 	OnConnection func(peer keyholder.Address, up bool, err error)
+	// OnConnectionEvent, when set, is called where OnConnection is (after
+	// it), with what a log line about the connection needs: the remote
+	// endpoint, who dialled, and when it goes down how long it lived and
+	// what it taught us.
+	OnConnectionEvent func(ConnectionEvent)
 	// OnListenError, when set, is called each time a listener fails; the
 	// transport re-binds its address with backoff for as long as it runs.
 	OnListenError func(addr string, err error)
+	// Tracer, when set, traces cross-node calls with OpenTelemetry: a
+	// client span (enginekit.call, kind client) on the caller's node, a
+	// child of the span in the caller's Call ctx, and a server span (kind
+	// server) around the dummy caller's call on the engine's node, a child
+	// of the client span: the trace context travels in the call envelope
+	// (wire/spec.md, "Trace context"), to peers that announce the feature
+	// only. The engine's handler finds the server span in From.Context.
+	// Nil (the default) costs a nil check per call and changes no byte on
+	// the wire. See docs/tracing.md.
+	Tracer trace.Tracer
 }
 
 // DefaultConfig returns a Config with every default filled in (System,

@@ -192,7 +192,7 @@ func (c *core) connUp(acts []action, id connID, peer keyholder.Address, handle a
 	if c.lim.MaxConns > 0 && len(p.conns) >= c.lim.MaxConns {
 		c.drop(dropPeerConns)
 		return append(acts,
-			action{kind: actRefuse, peer: peer, cause: dropPeerConns},
+			action{kind: actRefuse, peer: peer, conn: id, cause: dropPeerConns},
 			action{kind: actClose, handle: handle, conn: id, peer: peer, cause: dropPeerConns})
 	}
 	cc := &coreConn{id: id, peer: peer, handle: handle, learned: make(map[keyholder.Address]struct{}), calls: make(map[uint64]struct{})}
@@ -279,7 +279,7 @@ func (c *core) learn(acts []action, id connID, engine keyholder.Address, filter 
 	}
 	if _, counted := p.learned[engine]; !counted && c.lim.MaxLearned > 0 && len(p.learned) >= c.lim.MaxLearned {
 		c.drop(dropLearnLimit)
-		return append(acts, action{kind: actRefuse, peer: cc.peer, engine: engine, cause: dropLearnLimit})
+		return append(acts, action{kind: actRefuse, peer: cc.peer, conn: cc.id, engine: engine, cause: dropLearnLimit})
 	}
 	cc.learned[engine] = struct{}{}
 	p.learned[engine]++
@@ -430,7 +430,7 @@ func (c *core) message(acts []action, id connID, kind wire.Kind, src, dst keyhol
 	p := c.peers[cc.peer]
 	if c.lim.MaxCallsIn > 0 && len(p.callsIn) >= c.lim.MaxCallsIn {
 		c.drop(dropCallsInLimit)
-		acts = append(acts, action{kind: actRefuse, peer: cc.peer, cause: dropCallsInLimit})
+		acts = append(acts, action{kind: actRefuse, peer: cc.peer, conn: cc.id, cause: dropCallsInLimit})
 		return c.errorReply(acts, cc, src, ref, errTooManyCallsCode)
 	}
 	c.nextIn++
@@ -679,6 +679,15 @@ func (c *core) routeTo(router keyholder.Address) (any, bool) {
 }
 
 // Snapshot helpers (for introspection, under the driver's lock).
+
+// connLearned is how many engines connection id has taught us (0 when
+// it is gone).
+func (c *core) connLearned(id connID) int {
+	if cc := c.conns[id]; cc != nil {
+		return len(cc.learned)
+	}
+	return 0
+}
 
 func (c *core) learnedByPeer() map[keyholder.Address][]keyholder.Address {
 	out := make(map[keyholder.Address][]keyholder.Address, len(c.peers))

@@ -11,6 +11,7 @@ import (
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
 	"github.com/enginekit/enginekit/wire"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // deliver is the connection holders' delivery function, on each
@@ -35,6 +36,7 @@ func (t *Transport) deliver(c *netconn.Conn, env *wire.Envelope) {
 			t.count(dropNotRouter)
 			return
 		}
+		r.traces.Store(peerTraces(env.Payload))
 		t.mu.Lock()
 		acts := t.core.synced(nil, r.id)
 		t.mu.Unlock()
@@ -168,10 +170,20 @@ func (t *Transport) onMessage(r *route, env *wire.Envelope) {
 	var v any
 	var err error
 	var ev *events.Delivery
-	if env.Kind == wire.Event {
-		ev, err = t.decodeEvent(env.Payload)
-	} else if v, err = t.reg.Unmarshal(env.Payload); err == nil {
-		t.sys.Relay().BindFroms(v) // a From in it answers through us
+	var sc trace.SpanContext
+	body := env.Payload
+	if env.Flags&flagTrace != 0 && env.Kind != wire.Event {
+		// Only a peer that saw our trace feature sets the flag.
+		sc, body, err = cutTraceBlock(body)
+	}
+	switch {
+	case err != nil:
+	case env.Kind == wire.Event:
+		ev, err = t.decodeEvent(body)
+	default:
+		if v, err = t.reg.Unmarshal(body); err == nil {
+			t.sys.Relay().BindFroms(v) // a From in it answers through us
+		}
 	}
 	var buf [2]action
 	t.mu.Lock()
@@ -205,7 +217,7 @@ func (t *Transport) onMessage(r *route, env *wire.Envelope) {
 			}
 			t.delivered.Add(1)
 		case actStartCall:
-			t.startCall(a, v, env.Deadline)
+			t.startCall(r, a, v, env.Deadline, sc)
 			t.delivered.Add(1)
 		default:
 			t.exec(acts[i : i+1])
@@ -240,21 +252,34 @@ func (t *Transport) onLink(r *route, env *wire.Envelope) {
 	t.delivered.Add(1)
 }
 
-// startCall runs a dummy caller for an admitted call.
-func (t *Transport) startCall(a *action, req any, wireDeadline int64) {
+// startCall runs a dummy caller for an admitted call. sc is the caller's
+// client span from the call's trace block, if it had one.
+func (t *Transport) startCall(r *route, a *action, req any, wireDeadline int64, sc trace.SpanContext) {
 	deadline := time.Now().Add(t.cfg.MaxCallDeadline)
 	if wireDeadline > 0 && wireDeadline < deadline.UnixNano() {
 		deadline = time.Unix(0, wireDeadline)
 	}
 	id := a.id
-	t.mu.Lock()
-	cancel := t.incoming.StartCancelable(callbridge.Call{
+	call := callbridge.Call{
 		Proxy:    a.pid,
 		From:     a.env.Src.String(),
 		Dest:     a.dst,
 		Req:      req,
 		Deadline: deadline,
-	}, func(v any, err error) { t.callDone(id, v, err) })
+	}
+	done := func(v any, err error) { t.callDone(id, v, err) }
+	if t.tracer != nil || sc.IsValid() {
+		var span trace.Span
+		call.Ctx, span = t.serverContext(sc, r, &envAddrs{src: a.env.Src, dst: a.env.Dst})
+		if span != nil {
+			done = func(v any, err error) {
+				endSpan(span, err, time.Time{}) // before the reply is queued
+				t.callDone(id, v, err)
+			}
+		}
+	}
+	t.mu.Lock()
+	cancel := t.incoming.StartCancelable(call, done)
 	t.inCancel[id] = cancel
 	t.mu.Unlock()
 }
@@ -360,7 +385,13 @@ func (t *Transport) onReply(r *route, env *wire.Envelope) {
 	}
 	t.mu.Unlock()
 	if len(acts) == 1 {
-		genserver.Reply(acts[0].from, v, err)
+		taken := genserver.Reply(acts[0].from, v, err)
+		if t.tracer != nil && env.Kind == wire.Reply {
+			if !taken && err == nil {
+				err = errCallerGone
+			}
+			t.endClient(acts[0].id, err, time.Time{})
+		}
 	}
 }
 

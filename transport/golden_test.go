@@ -16,6 +16,7 @@ import (
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/payload"
+	"go.opentelemetry.io/otel/trace"
 )
 
 var update = flag.Bool("update", false, "rewrite wire/testdata/control.txt")
@@ -75,6 +76,8 @@ func TestControlGolden(t *testing.T) {
 		{"event", "topic orders.created, region=eu, payload int 5, 2 dropped before", must(ctlEnc.Marshal(eventMsg{Topic: "orders.created", Attrs: []string{"region", "eu"}, Payload: int5, Dropped: 2}))},
 		{"remote-from", "held by the sender router, token 0x0123456789abcdef, no deadline (transport.RemoteFrom)", must(ctlEnc.Marshal(RemoteFrom{Router: kh.Router(), Token: 0x0123456789abcdef}))},
 		{"from", "a genserver.From in a payload: as remote-from, with the caller's deadline 2023-11-14T22:13:20Z", must(ctlEnc.Marshal(fromWire{Router: kh.Router(), Token: 0x0123456789abcdef, Deadline: 1_700_000_000_000_000_000}))},
+		{"synced-trace", "synced (8) of a node that traces: features [\"trace/1\"] (without a Tracer the payload is empty, as before)", syncedPayload(true)},
+		{"call-traced", "the payload of a call (or cast, info) with flag bit 0 (trace): trace block (version 0, trace-id 0102…10, parent span-id 1112…18, flags 01 sampled), then the payload int 5", append(appendTraceBlock(nil, goldenSpan), int5...)},
 	}
 	codes := []struct {
 		name string
@@ -108,7 +111,7 @@ func TestControlGolden(t *testing.T) {
 	out.WriteString("# Control payloads (spec.md, \"Control payloads\"), deterministic CBOR, hex.\n")
 	out.WriteString("# Keys in keys.txt: the engine is the sender engine, its proof is for the sender router.\n")
 	out.WriteString("# Checked by TestControlGolden in transport/; regenerate with go test ./transport -run ControlGolden -update.\n")
-	out.WriteString("# synced (8), link (11) and unlink (12) have empty payloads: no vectors.\n")
+	out.WriteString("# link (11) and unlink (12) have empty payloads, and so has synced (8) of a node that does not trace: no vectors.\n")
 	for _, v := range vecs {
 		if v.comment != "" {
 			fmt.Fprintf(&out, "# %s: %s\n", v.name, v.comment)
@@ -152,5 +155,48 @@ func TestControlGolden(t *testing.T) {
 	}
 	if d, ok := (fromCodec{}).DecodeFrom(vecs[9].b); !ok || d.UnixNano() != 1_700_000_000_000_000_000 {
 		t.Fatalf("from: %v, %v", d, ok)
+	}
+	if !peerTraces(vecs[10].b) || peerTraces(nil) || syncedPayload(false) != nil {
+		t.Fatal("synced: the trace feature does not decode, or is sent without a Tracer")
+	}
+	sc, rest, err := cutTraceBlock(vecs[11].b)
+	if err != nil || !sc.Equal(goldenSpan.WithRemote(true)) || string(rest) != string(int5) {
+		t.Fatalf("call-traced: %v %v %x", err, sc, rest)
+	}
+}
+
+// goldenSpan is the parent span of the call-traced vector.
+var goldenSpan = trace.NewSpanContext(trace.SpanContextConfig{
+	TraceID:    trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+	SpanID:     trace.SpanID{0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18},
+	TraceFlags: trace.FlagsSampled,
+})
+
+// A flagged payload shorter than its trace block or with another block
+// version is refused; the flags' other bits are not part of the block;
+// zero ids give no parent.
+func TestTraceBlock(t *testing.T) {
+	b := appendTraceBlock(nil, goldenSpan)
+	if len(b) != traceBlockLen {
+		t.Fatalf("block of %d bytes", len(b))
+	}
+	for _, bad := range [][]byte{nil, b[:traceBlockLen-1], append([]byte{1}, b[1:]...)} {
+		if _, _, err := cutTraceBlock(bad); err == nil {
+			t.Fatalf("%x: accepted", bad)
+		}
+	}
+	odd := append([]byte(nil), b...)
+	odd[25] = 0xfe // not sampled; bits 1-7 ignored
+	if sc, _, err := cutTraceBlock(odd); err != nil || sc.IsSampled() || sc.TraceFlags() != 0 {
+		t.Fatalf("flags 0xfe: %v %v", sc, err)
+	}
+	if sc, rest, err := cutTraceBlock(make([]byte, traceBlockLen+1)); err != nil || sc.IsValid() || len(rest) != 1 {
+		t.Fatalf("zero ids: %v %v", sc, err)
+	}
+	if peerTraces([]byte{0xa1, 0x01, 0x81, 0x63, 'x', 'y', 'z'}) || !peerTraces([]byte{0xa2, 0x01, 0x81, 0x67, 't', 'r', 'a', 'c', 'e', '/', '1', 0x02, 0x00}) {
+		t.Fatal("features: an unknown feature counts, or an unknown key hides the trace feature")
+	}
+	if peerTraces([]byte{0xff}) {
+		t.Fatal("a synced payload that does not decode announces the trace feature")
 	}
 }

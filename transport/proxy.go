@@ -2,12 +2,15 @@ package transport
 
 import (
 	"errors"
+	"time"
 
 	"github.com/enginekit/enginekit/events"
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
 	"github.com/enginekit/enginekit/wire"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // proxy stands in for one foreign engine: a process registered in the
@@ -121,18 +124,38 @@ func (px *proxy) call(sender genserver.PID, from genserver.From, req any) error 
 		return err
 	}
 	defer t.bufs.Put(eb)
+	var span trace.Span
+	if t.tracer != nil {
+		span = t.startClient(from, px.addr)
+	}
 	var buf [1]action
 	t.mu.Lock()
 	acts := t.core.outCall(buf[:0], px.addr, sender, from, t.logical(from.Deadline()))
+	if span != nil && acts[0].kind != actFailCall {
+		t.spans[acts[0].env.Ref] = clientCall{span, from.Deadline()}
+	}
 	t.mu.Unlock()
 	a := &acts[0]
 	if a.kind == actFailCall {
+		if span != nil {
+			endSpan(span, a.err, time.Time{})
+		}
 		return a.err
 	}
+	r := a.handle.(*route)
 	env := a.env
 	env.Deadline = from.Deadline().UnixNano()
 	env.Payload = eb.b
-	if err := a.handle.(*route).send(t.ctx, &env); err != nil {
+	if span != nil {
+		span.SetAttributes(attribute.String("enginekit.peer", r.peer.String()))
+		if r.traces.Load() {
+			// The peer understands trace blocks: the client span is the
+			// parent of its server span.
+			env.Flags |= flagTrace
+			env.Payload = append(appendTraceBlock(make([]byte, 0, traceBlockLen+len(eb.b)), span.SpanContext()), eb.b...)
+		}
+	}
+	if err := r.send(t.ctx, &env); err != nil {
 		if !isTooLarge(err) {
 			err = ErrNoConnection
 		} else {
@@ -141,6 +164,9 @@ func (px *proxy) call(sender genserver.PID, from genserver.From, req any) error 
 		t.mu.Lock()
 		t.core.sendFailed(nil, env.Ref, err) // the error is the caller's, not a Reply
 		t.mu.Unlock()
+		if span != nil {
+			t.endClient(env.Ref, err, time.Time{})
+		}
 		return err
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/enginekit/enginekit/genserver"
@@ -27,6 +28,9 @@ type route struct {
 	id   connID
 	conn *netconn.Conn
 	peer keyholder.Address
+	// remote is the peer's endpoint, as Endpoint writes it: every
+	// connection log line names it.
+	remote string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -39,6 +43,10 @@ type route struct {
 	mu   sync.Mutex
 	ctl  []ctlItem
 	wake chan struct{} // capacity 1
+
+	// traces: the peer announced the trace feature in its synced
+	// envelope on this connection, so its calls may carry trace blocks.
+	traces atomic.Bool
 }
 
 // ctlItem is one learn or forget waiting for the route's goroutine; sent
@@ -142,7 +150,7 @@ func (r *route) burst(learns [][]byte) bool {
 			return false
 		}
 	}
-	env := wire.Envelope{Kind: wire.Synced, Src: r.t.router, Dst: r.peer}
+	env := wire.Envelope{Kind: wire.Synced, Src: r.t.router, Dst: r.peer, Payload: r.t.synced}
 	return r.conn.Send(r.ctx, &env) == nil
 }
 
@@ -156,7 +164,9 @@ func (t *Transport) routeOf(c *netconn.Conn) *route {
 // connUp registers the connection with the core and starts its route's
 // goroutine. It returns at once: the connection's reader starts after it.
 func (t *Transport) connUp(c *netconn.Conn) {
-	r := &route{t: t, conn: c, peer: c.PeerRouter(), done: make(chan struct{}), burstDone: make(chan struct{}), wake: make(chan struct{}, 1)}
+	ra := c.RemoteAddr()
+	r := &route{t: t, conn: c, peer: c.PeerRouter(), remote: Endpoint(ra.Network(), ra.String()),
+		done: make(chan struct{}), burstDone: make(chan struct{}), wake: make(chan struct{}, 1)}
 	r.ctx, r.cancel = context.WithCancel(t.ctx)
 	t.mu.Lock()
 	t.nextConn++
@@ -167,7 +177,7 @@ func (t *Transport) connUp(c *netconn.Conn) {
 	for _, a := range acts {
 		switch a.kind {
 		case actBurst:
-			t.log.Info().Stringer("peer", r.peer).Int("engines", len(a.learns)).Msg("connection up: announcing our engines")
+			t.log.Info().Str("remote", r.remote).Stringer("peer", r.peer).Int("engines", len(a.learns)).Msg("connection up: announcing our engines")
 			go r.run(a.learns)
 		case actRefuse:
 			t.refused(a)
@@ -180,6 +190,9 @@ func (t *Transport) connUp(c *netconn.Conn) {
 	}
 	if t.cfg.OnConnection != nil {
 		t.cfg.OnConnection(r.peer, true, nil)
+	}
+	if t.cfg.OnConnectionEvent != nil {
+		t.cfg.OnConnectionEvent(ConnectionEvent{Peer: r.peer, Remote: r.remote, Inbound: c.Inbound(), Up: true})
 	}
 }
 
@@ -195,13 +208,22 @@ func (t *Transport) connDown(c *netconn.Conn, err error) {
 	<-r.done
 	t.mu.Lock()
 	t.routes.Delete(c)
+	learned := t.core.connLearned(r.id)
 	acts := t.core.connDown(nil, r.id, t.now())
 	t.mu.Unlock()
 	t.exec(acts)
 	t.connDowns.Add(1)
-	t.log.Info().Stringer("peer", r.peer).AnErr("reason", err).Int("calls_failed", len(acts)).Msg("connection down")
+	t.log.Info().Str("remote", r.remote).Stringer("peer", r.peer).AnErr("reason", err).Int("calls_failed", len(acts)).Msg("connection down")
 	if t.cfg.OnConnection != nil {
 		t.cfg.OnConnection(r.peer, false, err)
+	}
+	if t.cfg.OnConnectionEvent != nil {
+		var lived time.Duration
+		if up := c.UpSince(); !up.IsZero() {
+			lived = time.Since(up)
+		}
+		t.cfg.OnConnectionEvent(ConnectionEvent{Peer: r.peer, Remote: r.remote, Inbound: c.Inbound(),
+			Err: err, Lived: lived, Learned: learned})
 	}
 }
 
@@ -232,7 +254,7 @@ func (t *Transport) count(cause dropCause) {
 // against a bound cannot flood the log.
 func (t *Transport) refused(a action) {
 	if n := t.refusals[a.cause].Add(1); n&(n-1) == 0 {
-		t.log.Warn().Stringer("peer", a.peer).Str("cause", a.cause.String()).Uint64("refusals", n).
+		t.log.Warn().Str("remote", t.remoteOf(a.conn)).Stringer("peer", a.peer).Str("cause", a.cause.String()).Uint64("refusals", n).
 			Msg("peer refused: a per-peer bound is reached")
 	}
 }
@@ -246,6 +268,9 @@ func (t *Transport) exec(acts []action) {
 		switch a.kind {
 		case actFailCall:
 			genserver.Reply(a.from, nil, a.err)
+			if t.tracer != nil && a.id != 0 {
+				t.endClient(a.id, a.err, time.Time{})
+			}
 		case actStartProxy:
 			t.startProxy(a.engine, a.filter)
 		case actStopProxy:
@@ -258,7 +283,7 @@ func (t *Transport) exec(acts []action) {
 				t.cfg.OnLearn(a.engine, a.peer)
 			}
 		case actSynced:
-			t.log.Info().Stringer("peer", a.peer).Msg("peer's engines all learned")
+			t.log.Info().Str("remote", t.remoteOf(a.conn)).Stringer("peer", a.peer).Msg("peer's engines all learned")
 			if t.cfg.OnSynced != nil {
 				t.cfg.OnSynced(a.peer)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/enginekit/enginekit/netconn"
 	"github.com/enginekit/enginekit/payload"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Transport is the supervisor of the design note: it runs the listeners and
@@ -62,6 +63,11 @@ type Transport struct {
 	dialerRestarts atomic.Uint64
 	proofChecks    atomic.Uint64
 	refusals       [numDrops]atomic.Uint64 // for logging only; the core counts
+	lns            listenerSet             // the listeners running, for Listeners
+
+	tracer trace.Tracer          // Config.Tracer; nil: no tracing
+	spans  map[uint64]clientCall // client spans of calls pending, by ref; guarded by mu
+	synced []byte                // our synced payload: the features we understand
 }
 
 // New checks cfg and returns a Transport that does nothing until Serve or
@@ -85,6 +91,9 @@ func New(cfg Config) (*Transport, error) {
 		names:    make(map[keyholder.Address]string),
 		dialers:  make(map[string]*dialerEntry),
 		proofs:   make(map[keyholder.Address]cachedProof),
+		tracer:   cfg.Tracer,
+		spans:    make(map[uint64]clientCall),
+		synced:   syncedPayload(cfg.Tracer != nil),
 	}
 	t.core = newCore(t.router, coreLimits{
 		Grace:      int64(cfg.ForgetGrace),
@@ -159,6 +168,9 @@ func (t *Transport) ServeReady(ctx context.Context, ready func()) error {
 	<-tickDone
 	t.wg.Wait() // listeners and dialers: every connection is down now
 	t.incoming.Close()
+	if t.tracer != nil {
+		t.endClients(ErrNotRunning)
+	}
 	t.stopProxies()
 	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = t.sys.StopProcess(stopCtx, t.watcher, nil)
@@ -181,6 +193,9 @@ func (t *Transport) ticker(done chan struct{}) {
 			acts := t.core.tick(nil, t.now())
 			t.mu.Unlock()
 			t.exec(acts)
+			if t.tracer != nil {
+				t.sweepClients(time.Now())
+			}
 		}
 	}
 }
@@ -233,7 +248,7 @@ func (t *Transport) Listen(ctx context.Context, endpoint string, accept netconn.
 	addr := l.Addr()
 	rebind := func() (*netconn.Listener, error) { return netconn.NewListener(t.net, network, addr.String(), accept) }
 	t.wg.Add(1)
-	go t.runListener(l, addr, rebind)
+	go t.runListener(l, addr, rebind, t.lns.add(Endpoint(addr.Network(), addr.String()), l))
 	return addr, nil
 }
 
@@ -241,8 +256,9 @@ func (t *Transport) Listen(ctx context.Context, endpoint string, accept netconn.
 // re-binds its own address when accepting fails (each failure reaches
 // listenError); should Serve still end early, the listener is made again
 // with backoff (rebind nil: one given to ListenOn, which cannot).
-func (t *Transport) runListener(l *netconn.Listener, addr net.Addr, rebind func() (*netconn.Listener, error)) {
+func (t *Transport) runListener(l *netconn.Listener, addr net.Addr, rebind func() (*netconn.Listener, error), e *listenerEntry) {
 	defer t.wg.Done()
+	defer t.lns.remove(e)
 	failures := 0
 	for {
 		if l != nil {
@@ -252,6 +268,7 @@ func (t *Transport) runListener(l *netconn.Listener, addr net.Addr, rebind func(
 				return
 			}
 			t.listenError(addr.String(), fmt.Errorf("listener stopped: %v", err))
+			e.set(nil, true)
 		}
 		if !sleepCtx(t.ctx, backoffDelay(t.net.Backoff, failures)) {
 			return
@@ -261,8 +278,10 @@ func (t *Transport) runListener(l *netconn.Listener, addr net.Addr, rebind func(
 		if l, err = rebind(); err != nil {
 			t.listenError(addr.String(), err)
 			l = nil
+			e.set(nil, true)
 		} else {
 			failures = 0
+			e.set(l, false)
 		}
 	}
 }
@@ -290,7 +309,7 @@ func (t *Transport) ListenOn(ctx context.Context, ln net.Listener, accept netcon
 		return nil, err
 	}
 	t.wg.Add(1)
-	go t.runListener(l, l.Addr(), nil)
+	go t.runListener(l, l.Addr(), nil, t.lns.add(Endpoint(l.Addr().Network(), l.Addr().String()), l))
 	return l.Addr(), nil
 }
 
