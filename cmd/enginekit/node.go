@@ -269,18 +269,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		OnForget: func(engine keyholder.Address) {
 			log.Info().Str("event", "forget").Stringer("engine", engine).Msg("forgot engine")
 		},
-		OnConnection: func(peer keyholder.Address, up bool, err error) {
-			switch {
-			case up:
-				log.Info().Str("event", "up").Stringer("peer", peer).Msg("connection up")
-			case err == nil:
-				log.Info().Str("event", "down").Stringer("peer", peer).Msg("connection closed")
-			case closedByPeer(err):
-				log.Info().Str("event", "down").Stringer("peer", peer).Msg("connection closed by the peer")
-			default:
-				log.Info().Str("event", "down").Stringer("peer", peer).AnErr("error", err).Msg("connection down")
-			}
-		},
+		OnConnectionEvent: func(e transport.ConnectionEvent) { logConnection(log, e) },
 	}
 	tcfg.Net.Backoff = netconn.Backoff{Min: min(netconn.DefaultBackoffMin, *redialMax), Max: *redialMax}
 	tcfg.Net.OnHandshakeError = func(remote net.Addr, err error) {
