@@ -86,7 +86,7 @@ func (t *Transport) onLearn(r *route, env *wire.Envelope) {
 	}
 	t.mu.Unlock()
 	if bad > 0 {
-		t.log.Debug().Int("learns", bad).Stringer("peer", r.peer).Msg("learns dropped: the engine's proof does not verify")
+		t.log.Debug().Int("learns", bad).Str("remote", r.remote).Stringer("peer", r.peer).Msg("learns dropped: the engine's proof does not verify")
 	}
 	t.exec(acts)
 }
