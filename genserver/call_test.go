@@ -322,3 +322,25 @@ func TestSender(t *testing.T) {
 		t.Fatalf("zero Relay: %v", err)
 	}
 }
+
+type ctxKey struct{}
+
+// The handler sees the caller's ctx in From.Context (its values: a trace
+// context above all); the zero From gives context.Background().
+func TestFromContextIsTheCallersCtx(t *testing.T) {
+	sys := newSystem(t)
+	pid := spawn(t, sys, &fn{call: func(_ *genserver.Process, from genserver.From, _ any) (any, error) {
+		v, _ := from.Context().Value(ctxKey{}).(string)
+		return v, nil
+	}})
+	ctx := context.WithValue(context.Background(), ctxKey{}, "trace me")
+	if v, err := sys.Call(ctx, pid, "x"); err != nil || v != "trace me" {
+		t.Fatalf("got %v, %v", v, err)
+	}
+	if v, err := sys.Relay().CallAs(ctx, genserver.PID{}, "remote", pid, "x"); err != nil || v != "trace me" {
+		t.Fatalf("CallAs: got %v, %v", v, err)
+	}
+	if (genserver.From{}).Context() != context.Background() {
+		t.Fatal("the zero From's Context is not Background")
+	}
+}
