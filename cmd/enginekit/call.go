@@ -23,7 +23,6 @@ import (
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
 	"github.com/enginekit/enginekit/node"
-	"github.com/enginekit/enginekit/payload"
 	"github.com/enginekit/enginekit/transport"
 )
 
@@ -37,18 +36,15 @@ import (
 // node has no such engine, and the client says so at once (also when the
 // node runs no engine at all).
 //
-// A marker request acknowledges a cast: a request type no node registers,
-// which the node's transport answers at once with "bad request" without
-// disturbing the engine. The node has handed the cast to the engine's
-// mailbox before it reads the marker that follows it, so when cast prints
-// "sent" the cast is in the engine's mailbox, ahead of any request that
-// anyone sends afterwards.
-
-// cliMarker is the marker request; its name is registered by the client
-// only (see above).
-type cliMarker struct{}
-
-const cliMarkerName = "enginekit.cli.marker"
+// An acknowledgement call follows a cast: a read-only request of the cast's
+// engine kind (echo: count; ordering: stats), which every enginekit node
+// decodes, so nothing is counted as dropped. The node hands the cast to the
+// engine's mailbox before it reads the call that follows it on the same
+// connection, and the engine answers the call after handling the cast, so
+// when cast prints "sent" the cast has been handled, ahead of any request
+// that anyone sends afterwards. An engine of another kind answers the call
+// with an error of its own ("unknown request"), which acknowledges the
+// cast just as well.
 
 const requestHelp = `Requests (on the built-in engines of 'enginekit node'):
   echo TEXT                      echo: the reply is TEXT (cast: counted by the engine)
@@ -101,6 +97,8 @@ type verb struct {
 	name  string
 	nargs int
 	cast  bool // may be cast; every verb may be called
+	// ack is the read-only request that acknowledges a cast (cast verbs).
+	ack   any
 	build func(args []string, o verbOpts) any
 	print func(w io.Writer, reply any, asJSON bool) error
 }
@@ -113,7 +111,7 @@ type verbOpts struct {
 
 func verbs() []verb {
 	return []verb{
-		{name: "echo", nargs: 1, cast: true,
+		{name: "echo", nargs: 1, cast: true, ack: echo.Count{},
 			build: func(a []string, _ verbOpts) any { return echo.Echo{Text: a[0]} },
 			print: printEcho},
 		{name: "count",
@@ -130,7 +128,7 @@ func verbs() []verb {
 		{name: "delete", nargs: 1,
 			build: func(a []string, _ verbOpts) any { return storage.Delete{Key: a[0]} },
 			print: printEntry("delete")},
-		{name: "submit", nargs: 2, cast: true,
+		{name: "submit", nargs: 2, cast: true, ack: ordering.Stats{},
 			build: func(a []string, _ verbOpts) any { return ordering.Submit{TxID: a[0], Data: []byte(a[1])} },
 			print: printHeight},
 		{name: "read", nargs: 1,
@@ -254,7 +252,7 @@ func runRequest(ctx context.Context, cast bool, args []string, stdout io.Writer)
 		if err := c.sys.Cast(dest, req); err != nil {
 			return fmt.Errorf("cast: %w", err)
 		}
-		if err := c.marker(ctx, to); err != nil {
+		if err := c.ack(ctx, to, v.ack); err != nil {
 			return c.replyError(to, *timeout, err)
 		}
 		if *asJSON {
@@ -361,10 +359,8 @@ func dialClient(ctx context.Context, endpoint string, router keyholder.Address, 
 	}
 	tcfg.Net.OnHandshakeError = func(_ net.Addr, err error) { event(connEvent{err: err, tls: true}) }
 	n, err := node.Start(ctx, node.Config{
-		Name: "enginekit-client", // new keys in memory
-		Register: append(builtinRegister[:len(builtinRegister):len(builtinRegister)], func(reg *payload.Registry) error {
-			return payload.Register[cliMarker](reg, cliMarkerName)
-		}),
+		Name:      "enginekit-client", // new keys in memory
+		Register:  builtinRegister,
 		Peers:     []node.Peer{{Endpoint: endpoint, Router: router}},
 		Transport: tcfg,
 	})
@@ -427,11 +423,13 @@ func (c *client) awaitEngine(ctx context.Context, to keyholder.Address, timeout 
 	}
 }
 
-// marker calls engine with the marker request and returns nil once the
-// node answered it (with "bad request", as expected) or any other error.
-func (c *client) marker(ctx context.Context, engine keyholder.Address) error {
-	_, err := c.sys.Call(ctx, genserver.Name(engine.String()), cliMarker{})
-	if err == nil || errors.Is(err, callbridge.ErrBadRequest) {
+// ack calls engine with req, the acknowledgement of a cast (see the
+// comment at the top), and returns nil once the engine answered, with a
+// reply or an error of its own.
+func (c *client) ack(ctx context.Context, engine keyholder.Address, req any) error {
+	_, err := c.sys.Call(ctx, genserver.Name(engine.String()), req)
+	var remote *callbridge.RemoteError
+	if err == nil || errors.As(err, &remote) {
 		return nil
 	}
 	return err
