@@ -33,6 +33,25 @@ func RequirePeers(tr *transport.Transport, peers ...keyholder.Address) func() er
 	}
 }
 
+// RequireListeners returns a Config.Ready check that passes while every
+// listener of tr is bound (transport.Transport.Listeners), and otherwise
+// names the ones that are not, with their failure counts. A transport
+// with no listener passes.
+func RequireListeners(tr *transport.Transport) func() error {
+	return func() error {
+		var down []string
+		for _, l := range tr.Listeners() {
+			if !l.Bound {
+				down = append(down, fmt.Sprintf("%s (%d failures)", l.Endpoint, l.Errors))
+			}
+		}
+		if len(down) > 0 {
+			return fmt.Errorf("%w: listener not bound: %s", ErrNotReady, strings.Join(down, ", "))
+		}
+		return nil
+	}
+}
+
 // AllReady combines readiness checks: it passes when every check passes, and
 // otherwise returns every failure, joined.
 func AllReady(checks ...func() error) func() error {

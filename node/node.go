@@ -200,12 +200,12 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if reflect.ValueOf(acfg.Logger).IsZero() {
 			acfg.Logger = n.log.With().Str("component", "admin").Logger()
 		}
-		if acfg.Ready == nil { // /readyz: the node runs and every peer is connected
+		if acfg.Ready == nil { // /readyz: the node runs, every listener is bound and every peer is connected
 			routers := make([]keyholder.Address, 0, len(cfg.Peers))
 			for _, p := range cfg.Peers {
 				routers = append(routers, p.Router)
 			}
-			acfg.Ready = admin.AllReady(n.running, admin.RequirePeers(n.tr, routers...), n.clusterReady)
+			acfg.Ready = admin.AllReady(n.running, admin.RequireListeners(n.tr), admin.RequirePeers(n.tr, routers...), n.clusterReady)
 		}
 		if n.admin, err = admin.New(acfg); err != nil {
 			return nil, fmt.Errorf("admin %s: %w", acfg.Addr, netErr(err))
