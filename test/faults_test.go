@@ -212,13 +212,13 @@ func TestConnectionCutUnderLoad(t *testing.T) {
 	})
 }
 
-// A peer cannot pin more than MaxIncomingCalls dummy callers: the call
+// A peer cannot pin more than MaxCallsInPerPeer dummy callers: the call
 // beyond is answered at once with an error, and the bound frees as calls
 // finish.
 func TestIncomingCallsBounded(t *testing.T) {
 	s := setup{"unix", 0}
 	a := newNode(t, "a", s)
-	b := newNode(t, "b", s, func(c *transport.Config) { c.MaxIncomingCalls = 3 })
+	b := newNode(t, "b", s, func(c *transport.Config) { c.MaxCallsInPerPeer = 3 })
 	holding := make(chan struct{}, 10)
 	eb, _, err := b.tr.SpawnEngine("beta", newHoldingEngine(holding))
 	must(t, err)
