@@ -59,7 +59,7 @@ func (s *spans) wait(t *testing.T, k trace.SpanKind) sdktrace.ReadOnlySpan {
 func attr(sp sdktrace.ReadOnlySpan, key string) string {
 	for _, a := range sp.Attributes() {
 		if string(a.Key) == key {
-			return a.Value.Emit()
+			return a.Value.String()
 		}
 	}
 	return ""
