@@ -21,7 +21,11 @@ func TestDeferredReplyAcrossNodes(t *testing.T) {
 	eachSetup(t, func(t *testing.T, s setup) {
 		a, b := newNode(t, "a", s), newNode(t, "b", s)
 		helper := b.spawnEngine("helper", nil)
-		eb := b.spawnEngine("beta", dest(helper))
+		holding := make(chan struct{}, 1)
+		eb, _, err := b.tr.SpawnEngine("beta", func() genserver.Server {
+			return &engine{held: map[string][]genserver.From{}, helper: dest(helper), holding: holding}
+		})
+		must(t, err)
 		connect(t, a, b, s)
 		a.waitLearn(eb)
 		ctx := ctxT(t)
@@ -39,6 +43,13 @@ func TestDeferredReplyAcrossNodes(t *testing.T) {
 			if _, err := a.sys.Call(ctx, dest(eb), Echo{"still serving"}); err != nil {
 				t.Fatal(err)
 			}
+		}
+		// The Hold is sent from another goroutine: release it only once
+		// the engine holds it, or the Release may overtake it.
+		select {
+		case <-holding:
+		case <-ctx.Done():
+			t.Fatal("the engine never got the Hold")
 		}
 		must(t, b.sys.Cast(dest(eb), Release{"k", "released"}))
 		if v := <-got; v != "released" {
