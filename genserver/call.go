@@ -149,13 +149,6 @@ func (s *System) Call(ctx context.Context, dest Dest, req any) (any, error) {
 	return s.call(ctx, nil, "", dest, req)
 }
 
-// CallAs makes a call on behalf of an engine on another node.
-//
-// Deprecated: it is for transports only; use s.Relay().CallAs.
-func (s *System) CallAs(ctx context.Context, proxy PID, addr string, dest Dest, req any) (any, error) {
-	return s.Relay().CallAs(ctx, proxy, addr, dest, req)
-}
-
 // Call is Call[any] made by p.
 func (p *Process) Call(ctx context.Context, dest Dest, req any) (any, error) {
 	return p.sys.call(ctx, p, "", dest, req)

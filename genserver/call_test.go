@@ -236,10 +236,6 @@ func TestCallAsReportsAddress(t *testing.T) {
 	if err != nil || v != "ek1remote" {
 		t.Fatalf("got %v, %v", v, err)
 	}
-	v, err = sys.CallAs(context.Background(), genserver.PID{}, "ek1old", pid, "who")
-	if err != nil || v != "ek1old" {
-		t.Fatalf("deprecated CallAs: got %v, %v", v, err)
-	}
 	if _, err := (genserver.Relay{}).CallAs(context.Background(), genserver.PID{}, "x", pid, "who"); !errors.Is(err, genserver.ErrNoProcess) {
 		t.Fatalf("zero Relay: %v", err)
 	}
@@ -311,12 +307,6 @@ func TestSender(t *testing.T) {
 	_ = relay.CastFrom(from, target, "on behalf")
 	if got := recv(t, senders); got != from {
 		t.Fatalf("Sender of CastFrom = %v", got)
-	}
-	// The deprecated System methods are the same.
-	_ = sys.CastFrom(from, target, "old")
-	_ = sys.SendFrom(from, target, "old")
-	if a, b := recv(t, senders), recv(t, senders); a != from || b != from {
-		t.Fatalf("Senders of the deprecated methods = %v, %v", a, b)
 	}
 	if err := (genserver.Relay{}).SendFrom(from, target, "x"); !errors.Is(err, genserver.ErrNoProcess) {
 		t.Fatalf("zero Relay: %v", err)

@@ -74,8 +74,8 @@
 // System.Relay returns a Relay, which sends on behalf of someone else: a
 // call as a verified remote engine (CallAs), a cast or info message from
 // another sender (CastFrom, SendFrom). The transport and the event broker
-// use it; everyday code sends as itself. System.CallAs, CastFrom and SendFrom
-// remain as deprecated wrappers. Relay.Link and Relay.Unlink link two
+// use it; everyday code sends as itself, and System has no such methods.
+// Relay.Link and Relay.Unlink link two
 // processes for a transport that mirrors a link made on another node.
 //
 // # Stand-ins for processes elsewhere

@@ -192,20 +192,6 @@ func (s *System) Cast(dest Dest, msg any) error { return s.deliver(PID{}, dest, 
 // Send sends an info message, handled by HandleInfo.
 func (s *System) Send(dest Dest, msg any) error { return s.deliver(PID{}, dest, kInfo, msg) }
 
-// CastFrom is Cast on behalf of sender.
-//
-// Deprecated: it is for transports and brokers only; use s.Relay().CastFrom.
-func (s *System) CastFrom(sender PID, dest Dest, msg any) error {
-	return s.Relay().CastFrom(sender, dest, msg)
-}
-
-// SendFrom is Send on behalf of sender.
-//
-// Deprecated: it is for transports and brokers only; use s.Relay().SendFrom.
-func (s *System) SendFrom(sender PID, dest Dest, msg any) error {
-	return s.Relay().SendFrom(sender, dest, msg)
-}
-
 func (s *System) deliver(sender PID, dest Dest, kind msgKind, msg any) error {
 	p := dest.resolve(s)
 	if p == nil {
