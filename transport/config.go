@@ -26,8 +26,9 @@ var (
 	ErrNotRunning = errors.New("transport: not running")
 	// ErrAlreadyRunning: Serve called twice.
 	ErrAlreadyRunning = errors.New("transport: already running")
-	// ErrConfig: the Config is not usable.
-	ErrConfig = errors.New("transport: bad config")
+	// ErrBadConfig: the Config is not usable (an error from netconn's Verify
+	// also matches netconn.ErrBadConfig).
+	ErrBadConfig = errors.New("transport: bad config")
 	// ErrTooManyCalls answers a call beyond the bounds on calls per peer:
 	// ours (MaxCallsOutPerPeer, at once) or the remote node's (its
 	// MaxCallsInPerPeer, in its reply).
@@ -226,23 +227,23 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Verify reports what makes c unusable, wrapping ErrConfig. Zero values
+// Verify reports what makes c unusable, wrapping ErrBadConfig. Zero values
 // are fine (they take the defaults); System, Keyholder and Registry are
 // required.
 func (c Config) Verify() error {
 	if c.System == nil || c.Keyholder == nil || c.Registry == nil {
-		return fmt.Errorf("%w: System, Keyholder and Registry are required", ErrConfig)
+		return fmt.Errorf("%w: System, Keyholder and Registry are required", ErrBadConfig)
 	}
 	if c.ForgetGrace < 0 || c.MaxCallDeadline < 0 || c.MaxLearnedPerPeer < 0 || c.MaxCallsInPerPeer < 0 ||
 		c.MaxIncomingCalls < 0 || c.MaxCallsOutPerPeer < 0 || c.MaxConnsPerPeer < 0 {
-		return fmt.Errorf("%w: negative ForgetGrace, MaxCallDeadline or per-peer bound", ErrConfig)
+		return fmt.Errorf("%w: negative ForgetGrace, MaxCallDeadline or per-peer bound", ErrBadConfig)
 	}
 	n := c.Net
 	n.Keyholder = c.Keyholder
 	n.Auth = c.Auth
 	n.Deliver = func(*netconn.Conn, *wire.Envelope) {}
 	if err := n.Verify(); err != nil {
-		return fmt.Errorf("%w: %v", ErrConfig, err)
+		return fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	return nil
 }

@@ -116,7 +116,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	t.net.Replay = guard
 	if err := t.net.Verify(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	return t, nil
 }

@@ -96,3 +96,22 @@ func TestListenErrors(t *testing.T) {
 		t.Fatal("a bad endpoint was accepted")
 	}
 }
+
+// A bad netconn config inside a transport Config is refused with an error
+// that matches both packages' ErrBadConfig.
+func TestVerifyWrapsNetconnError(t *testing.T) {
+	cfg := transport.DefaultConfig()
+	cfg.System = genserver.NewSystem(genserver.Config{Name: "verify"})
+	defer cfg.System.Stop(context.Background())
+	kh, err := keyholder.New(keyholder.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Keyholder = kh
+	cfg.Registry, _ = payload.NewRegistry(payload.Limits{})
+	cfg.Net.MaxFrameSize = 1 // below wire.MinFrameSize
+	err = cfg.Verify()
+	if !errors.Is(err, transport.ErrBadConfig) || !errors.Is(err, netconn.ErrBadConfig) {
+		t.Fatalf("Verify = %v; want both ErrBadConfigs", err)
+	}
+}
