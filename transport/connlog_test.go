@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/enginekit/enginekit/genserver"
+	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
 	"github.com/enginekit/enginekit/transport"
 	"github.com/rs/zerolog"
@@ -142,4 +143,40 @@ func (s *syncBuf) line(msg string) string {
 		}
 	}
 	return ""
+}
+
+// A peer node that stops forgets its engines before its connection goes
+// down; the down event still counts the engines it taught, so a node's log
+// does not take it for a one-shot client.
+func TestConnectionEventCountsForgottenEngines(t *testing.T) {
+	events := make(chan transport.ConnectionEvent, 8)
+	forgot := make(chan struct{}, 1)
+	b := newTNode(t, "b", func(c *transport.Config) {
+		c.OnConnectionEvent = func(e transport.ConnectionEvent) { events <- e }
+		c.OnForget = func(keyholder.Address) { forgot <- struct{}{} }
+	})
+	a := newTNode(t, "a")
+	_, pid, err := a.tr.SpawnEngine("srv", func() genserver.Server { return server{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := b.listen(t)
+	a.connect(t, b, ep)
+	a.waitSynced(t, b)
+	b.waitSynced(t, a)
+	recvEvent(t, events) // up
+	if err := a.sys.StopProcess(context.Background(), pid, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-forgot:
+	case <-time.After(10 * time.Second):
+		t.Fatal("b never forgot a's engine")
+	}
+	if err := a.tr.Disconnect(ep, b.kh.Router()); err != nil {
+		t.Fatal(err)
+	}
+	if down := recvEvent(t, events); down.Up || down.Learned != 1 {
+		t.Fatalf("down event %+v, want Learned 1", down)
+	}
 }

@@ -59,6 +59,7 @@ type coreConn struct {
 	peer    keyholder.Address
 	handle  any // the driver's route, carried in actions
 	learned map[keyholder.Address]struct{}
+	taught  int                 // engines ever learned on it, forgotten ones included
 	calls   map[uint64]struct{} // outgoing calls sent on it
 }
 
@@ -282,6 +283,7 @@ func (c *core) learn(acts []action, id connID, engine keyholder.Address, filter 
 		return append(acts, action{kind: actRefuse, peer: cc.peer, conn: cc.id, engine: engine, cause: dropLearnLimit})
 	}
 	cc.learned[engine] = struct{}{}
+	cc.taught++
 	p.learned[engine]++
 	if px == nil {
 		// The driver subscribes the new proxy (filter) before it reports
@@ -680,11 +682,12 @@ func (c *core) routeTo(router keyholder.Address) (any, bool) {
 
 // Snapshot helpers (for introspection, under the driver's lock).
 
-// connLearned is how many engines connection id has taught us (0 when
-// it is gone).
-func (c *core) connLearned(id connID) int {
+// connTaught is how many engines the peer taught us on connection id over
+// its life, those it has since forgotten included (a peer node that stops
+// forgets its engines before its connection goes down).
+func (c *core) connTaught(id connID) int {
 	if cc := c.conns[id]; cc != nil {
-		return len(cc.learned)
+		return cc.taught
 	}
 	return 0
 }

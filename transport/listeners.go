@@ -22,7 +22,7 @@ type ConnectionEvent struct {
 	Up      bool
 	// Down only: Err is the reason (nil for an orderly close), Lived how
 	// long the connection was up, Learned how many engines the peer
-	// taught us on it. A one-shot client (enginekit call) is an inbound
+	// taught us on it over its life (forgotten ones included). A one-shot client (enginekit call) is an inbound
 	// connection that lived briefly and taught nothing.
 	Err     error
 	Lived   time.Duration

@@ -208,7 +208,7 @@ func (t *Transport) connDown(c *netconn.Conn, err error) {
 	<-r.done
 	t.mu.Lock()
 	t.routes.Delete(c)
-	learned := t.core.connLearned(r.id)
+	learned := t.core.connTaught(r.id)
 	acts := t.core.connDown(nil, r.id, t.now())
 	t.mu.Unlock()
 	t.exec(acts)
