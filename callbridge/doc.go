@@ -7,11 +7,14 @@
 //     on it fails at once with ErrNoConnection) or the caller gives up. The
 //     proxy registers the call and returns NoReply, so it never blocks and
 //     serves any number of concurrent calls.
-//   - On the receiving side, each incoming call gets a dummy caller: a
+//   - On the receiving side, an incoming call may get a dummy caller: a
 //     short-lived goroutine (owned by Incoming) that calls the destination
 //     locally with the remote caller's deadline and identity and hands the
 //     result back to be sent as the reply envelope. Deferred replies need
 //     nothing special: the dummy caller simply waits like any caller.
+//     (The transport uses one only for traced calls, whose server span it
+//     covers; others go straight into the engine's mailbox with a From made
+//     by genserver.Relay.RemoteFrom, answered without a goroutine per call.)
 //
 // In Erlang both pieces would be processes, because only a process can
 // receive a message. Here the call replier does not need to receive

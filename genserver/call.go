@@ -74,6 +74,13 @@ func Reply(from From, v any, err error) bool {
 	if s.far != nil {
 		return s.replyFar(from.token, v, err)
 	}
+	if s.rep != nil {
+		if !s.state.CompareAndSwap(from.token, from.token+1) {
+			return false
+		}
+		s.rep.CallReply(s.repID, v, err)
+		return true
+	}
 	if !s.state.CompareAndSwap(from.token, from.token+1) {
 		return false
 	}
@@ -86,9 +93,14 @@ func Reply(from From, v any, err error) bool {
 // the token of the call that owns the slot (even) or token+1 once that call
 // is answered or abandoned, so a stale From can never answer a later call.
 type replySlot struct {
-	pool  *sync.Pool
-	sys   *System
-	far   *farFrom // a From decoded from another node: no caller here
+	pool *sync.Pool
+	sys  *System
+	far  *farFrom // a From decoded from another node: no caller here
+	// rep takes the answer of a call delivered for another node
+	// (Relay.DeliverCall): no caller waits here. Such slots are never
+	// pooled, so rep and repID never change.
+	rep   CallReplier
+	repID uint64
 	state atomic.Uint64
 	done  chan struct{} // capacity 1: Reply never blocks
 	val   any

@@ -1,6 +1,9 @@
 package genserver
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Relay delivers messages on behalf of someone else: it is for transports and
 // brokers, not for everyday code. A transport makes a remote engine's call,
@@ -65,4 +68,47 @@ func (r Relay) SendFrom(sender PID, dest Dest, msg any) error {
 		return ErrNoProcess
 	}
 	return r.sys.deliver(sender, dest, kInfo, msg)
+}
+
+// CallReplier takes the answer of a call delivered with Relay.DeliverCall:
+// CallReply runs once per call, in the goroutine that answers it (the
+// callee's, when it replies from HandleCall), so it must not wait long.
+type CallReplier interface {
+	CallReply(id uint64, v any, err error)
+}
+
+// RemoteFrom returns the From of a call that an engine on another node
+// makes, for DeliverCall: the callee sees addr as From.Address and proxy
+// (the engine's local proxy, or the zero PID) as From.PID, and deadline as
+// From.Deadline. The first Reply to it (by the callee, or by the transport
+// when the call ends otherwise: deadline, callee exit, peer gone) goes to
+// rep.CallReply with id; later ones are dropped. No goroutine waits for
+// it: a transport serves many calls without one goroutine each.
+func (r Relay) RemoteFrom(rep CallReplier, id uint64, proxy PID, addr string, deadline time.Time) From {
+	s := &replySlot{sys: r.sys, rep: rep, repID: id}
+	s.state.Store(2)
+	return From{slot: s, token: 2, caller: proxy, addr: addr, deadline: deadline.UnixNano()}
+}
+
+// DeliverCall queues the call req, answered through from (made by
+// RemoteFrom), in dest's mailbox and returns without waiting for the
+// reply. It fails with ErrNoProcess when dest is gone, ErrMailboxFull when
+// its mailbox is full; from is not answered then. Whoever delivers is in
+// charge of the call's deadline and of the callee's exit: it answers from
+// itself.
+func (r Relay) DeliverCall(dest Dest, from From, req any) error {
+	if r.sys == nil {
+		return ErrNoProcess
+	}
+	target := dest.resolve(r.sys)
+	if target == nil {
+		return ErrNoProcess
+	}
+	if target.fwd != nil {
+		queued, err := target.forward(Forwarded{Kind: ForwardCall, Sender: from.caller, From: from, Msg: req})
+		if !queued {
+			return err
+		}
+	}
+	return target.push(message{kind: kCall, msg: req, from: from})
 }

@@ -128,7 +128,7 @@ type Config struct {
 	// (each costs a proxy). Learns past it are refused. Default 250,000.
 	MaxLearnedPerPeer int
 	// MaxCallsInPerPeer bounds the calls from one peer router being served
-	// at once (each holds a dummy caller until the reply); beyond it a call
+	// at once (each holds a From, or a dummy caller, until the reply); beyond it a call
 	// is answered at once with ErrTooManyCalls. Default 10,000.
 	MaxCallsInPerPeer int
 	// MaxIncomingCalls is the old name of MaxCallsInPerPeer, used when that
@@ -146,7 +146,8 @@ type Config struct {
 	// Default 4.
 	MaxConnsPerPeer int
 	// MaxCallDeadline caps how far in the future a peer may set a call's
-	// deadline, so a peer cannot pin dummy callers for ever. Default 10 min.
+	// deadline, so a peer cannot pin calls in service for ever (checked each
+	// tick of the transport's clock). Default 10 min.
 	MaxCallDeadline time.Duration
 
 	// Net tunes connections: frame and queue sizes, timeouts, redial

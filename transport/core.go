@@ -104,6 +104,13 @@ type inCall struct {
 	caller     keyholder.Address
 	ref        uint64
 	preferConn connID
+	// Set by the driver when the call goes straight into the callee's
+	// mailbox (inDelivered) rather than to a dummy caller, which watches
+	// these itself: the callee (its incarnation), the call's From, and its
+	// logical deadline (zero: none).
+	calleePID genserver.PID
+	from      genserver.From
+	deadline  int64
 }
 
 type actionKind uint8
@@ -112,7 +119,8 @@ const (
 	actSend       actionKind = iota + 1 // send env on handle, in mode
 	actDeliver                          // deliver the message being stepped to dst, from sender
 	actStartCall                        // start a dummy caller (id) for the call being stepped
-	actCancelCall                       // cancel dummy caller id
+	actCancelCall                       // cancel dummy caller id (and answer from with context.Canceled: no reply leaves)
+	actEndCall                          // answer from (call id in service) with err: a reply with it leaves
 	actFailCall                         // answer from with err
 	actResolve                          // answer from with the reply being stepped
 	actStartProxy                       // spawn the proxy of engine
@@ -436,9 +444,20 @@ func (c *core) message(acts []action, id connID, kind wire.Kind, src, dst keyhol
 		return c.errorReply(acts, cc, src, ref, errTooManyCallsCode)
 	}
 	c.nextIn++
-	c.in[c.nextIn] = inCall{peer: cc.peer, callee: dst, caller: src, ref: ref, preferConn: id}
+	c.in[c.nextIn] = inCall{peer: cc.peer, callee: dst, caller: src, ref: ref, preferConn: id, calleePID: l.pid}
 	p.callsIn[c.nextIn] = struct{}{}
 	return append(acts, action{kind: actStartCall, id: c.nextIn, pid: sender, dst: l.pid, env: wire.Envelope{Kind: kind, Src: src, Dst: dst, Ref: ref}})
+}
+
+// inDelivered: the driver delivers call id (just admitted by message)
+// straight into the callee's mailbox, answered through from; no dummy
+// caller watches it, so the core ends it (actEndCall) when its deadline
+// (logical; zero: none) passes or its callee stops.
+func (c *core) inDelivered(id uint64, from genserver.From, deadline int64) {
+	if ic, ok := c.in[id]; ok {
+		ic.from, ic.deadline = from, deadline
+		c.in[id] = ic
+	}
 }
 
 // Reply codes the core itself answers with (callbridge codes).
@@ -601,6 +620,13 @@ func (c *core) localDown(acts []action, engine keyholder.Address, pid genserver.
 	}
 	delete(c.local, engine)
 	delete(c.byPID, pid)
+	for id, ic := range c.in {
+		if ic.calleePID == pid && ic.from.Pending() {
+			// Delivered into its mailbox: the caller learns at once that
+			// the callee exited, as a local caller does.
+			acts = append(acts, action{kind: actEndCall, id: id, from: ic.from, err: &genserver.ExitError{PID: pid, Reason: reason}})
+		}
+	}
 	for _, cc := range c.conns {
 		acts = append(acts, action{kind: actSend, mode: sendControl, handle: cc.handle, conn: cc.id, engine: engine, err: reason,
 			env: wire.Envelope{Kind: wire.Forget, Src: c.router, Dst: cc.peer}})
@@ -628,13 +654,20 @@ func (c *core) tick(acts []action, now int64) []action {
 			continue
 		}
 		for id := range p.callsIn {
+			acts = append(acts, action{kind: actCancelCall, id: id, peer: a, from: c.in[id].from})
 			delete(c.in, id)
-			acts = append(acts, action{kind: actCancelCall, id: id, peer: a})
 		}
 		if p.calls == 0 && len(p.learned) == 0 {
 			delete(c.peers, a)
 		} else {
 			clear(p.callsIn)
+		}
+	}
+	for id, ic := range c.in {
+		if ic.deadline != 0 && now > ic.deadline {
+			// Answered with ErrTimeout (the reply leaves, and callDone
+			// removes it): the caller's own deadline may be later.
+			acts = append(acts, action{kind: actEndCall, id: id, from: ic.from, err: genserver.ErrTimeout})
 		}
 	}
 	for ref, oc := range c.out {

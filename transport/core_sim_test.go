@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/enginekit/enginekit/callbridge"
 	"github.com/enginekit/enginekit/genserver"
@@ -36,7 +37,10 @@ import (
 //	reorder a b                the messages in flight from a to b are delivered in reverse order
 //	tick MS                    time passes: messages due are delivered, every core ticks
 //	run                        tick 0: deliver everything due now
-//	call n e c [from e2]       node n calls engine e (through its proxy); the call is named c
+//	call n e c [from e2] [deadline=K]
+//	                           node n calls engine e (through its proxy); the call is named c.
+//	                           It is delivered into e's mailbox (no dummy caller), with a
+//	                           deadline K after now on the callee's node (default: none)
 //	reply c                    the callee of incoming call c answers
 //	export c                   the callee of call c exports its From (ExportFrom)
 //	answer m c                 node m answers call c's exported From (Transport.Reply)
@@ -102,6 +106,24 @@ type simNet struct {
 	links   map[[2]string]*simLink
 	nextID  connID
 	seq     int
+	// replyErr is the error of the reply being sent by simReplier.
+	replyErr string
+}
+
+// simReplier is the driver's callReplier on the simulated network: the
+// answer to a call delivered into a mailbox is sent back with callDone.
+type simReplier struct {
+	n  *simNet
+	nd *simNode
+}
+
+func (r simReplier) CallReply(id uint64, _ any, err error) {
+	delete(r.nd.serving, id)
+	if err != nil {
+		r.n.replyErr = errName(err)
+	}
+	r.n.exec(r.nd, r.nd.core.callDone(nil, id))
+	r.n.replyErr = ""
 }
 
 type simNode struct {
@@ -133,6 +155,8 @@ type simCall struct {
 	inID     uint64
 	calleeAt keyholder.Address
 	token    uint64 // exported From
+	deadline int64  // relative, on the callee's node; 0: none
+	inFrom   genserver.From
 	answer   string // refused: Reply returned false at once
 }
 
@@ -155,6 +179,7 @@ type simMsg struct {
 	engines []keyholder.Address // learns
 	badRoot bool                // proofs do not verify
 	code    uint64              // error reply
+	err     string              // reply: the callee's error (errName), if any
 	reason  error               // forget
 }
 
@@ -310,6 +335,9 @@ func (n *simNet) do(f []string) {
 			caller = nd.pids[n.engineAddr(args[4])]
 		}
 		c := &simCall{name: args[2], from: nd, state: "pending", calleeAt: callee}
+		if k, ok := strings.CutPrefix(args[len(args)-1], "deadline="); ok {
+			c.deadline, _ = strconv.ParseInt(k, 10, 64)
+		}
 		n.calls[c.name] = c
 		acts := nd.core.outCall(nil, callee, caller, genserver.From{}, 0)
 		if len(acts) == 1 && acts[0].kind == actFailCall {
@@ -324,8 +352,10 @@ func (n *simNet) do(f []string) {
 		if c == nil || c.callee == nil {
 			n.fail("call %q is not in service anywhere", args[0])
 		}
-		delete(c.callee.serving, c.inID)
-		n.exec(c.callee, c.callee.core.callDone(nil, c.inID))
+		if !genserver.Reply(c.inFrom, nil, nil) { // late: dropped, as the real From drops it
+			delete(c.callee.serving, c.inID)
+			n.exec(c.callee, c.callee.core.callDone(nil, c.inID))
+		}
 	case "export":
 		// The callee's handler exports the From of call c (ExportFrom).
 		need(1)
@@ -552,6 +582,9 @@ func (n *simNet) receive(m simMsg) {
 				if m.code != 0 {
 					call.state = "failed " + errName(codeErr(m.code))
 				}
+				if m.err != "" {
+					call.state = "failed " + m.err
+				}
 			}
 		}
 	default:
@@ -565,6 +598,14 @@ func (n *simNet) receive(m simMsg) {
 					if n.nodes[m.from] == call.from && call.ref == m.ref {
 						call.callee, call.inID = to, a.id
 						to.serving[a.id] = call.name
+						// As the driver does: into the mailbox, with a
+						// From whose Reply sends the reply.
+						call.inFrom = genserver.Relay{}.RemoteFrom(simReplier{n, to}, a.id, a.pid, "", time.Time{})
+						var dl int64
+						if call.deadline > 0 {
+							dl = n.now + call.deadline
+						}
+						c.inDelivered(a.id, call.inFrom, dl)
 					}
 				}
 			}
@@ -588,6 +629,7 @@ func (n *simNet) exec(nd *simNode, acts []action) {
 				if a.mode == sendTry {
 					m.code = a.id
 				}
+				m.err, n.replyErr = n.replyErr, ""
 			}
 			if _, live := nd.conns[a.conn]; live {
 				n.send(m)
@@ -632,6 +674,9 @@ func (n *simNet) exec(nd *simNode, acts []action) {
 				delete(nd.serving, a.id)
 				nd.cancelled++
 			}
+			genserver.Reply(a.from, nil, context.Canceled) // the core forgot it: nothing leaves
+		case actEndCall:
+			genserver.Reply(a.from, nil, a.err)
 		case actRefuse:
 			nd.refused[a.cause.String()]++
 		case actClose:
@@ -658,6 +703,15 @@ func errName(err error) string {
 		return "too-many-calls"
 	case genserver.ErrNoProcess:
 		return "no-process"
+	case genserver.ErrTimeout:
+		return "timeout"
+	}
+	var exit *genserver.ExitError
+	if errors.As(err, &exit) {
+		if exit.Reason == nil {
+			return "exited"
+		}
+		return "exited " + exit.Reason.Error()
 	}
 	var re *callbridge.RemoteError
 	if errors.As(err, &re) {

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"errors"
 	"runtime"
 	"sync"
 	"time"
@@ -186,8 +187,18 @@ func (t *Transport) onMessage(r *route, env *wire.Envelope) {
 		}
 	}
 	var buf [2]action
+	var from genserver.From // a call delivered straight into the callee's mailbox
 	t.mu.Lock()
 	acts := t.core.message(buf[:0], r.id, env.Kind, env.Src, env.Dst, env.Ref)
+	if err == nil && len(acts) == 1 && acts[0].kind == actStartCall && t.tracer == nil && !sc.IsValid() {
+		// No dummy caller: the callee's Reply sends the reply envelope
+		// (callReplier), and the core ends the call at its deadline, at
+		// the callee's exit, or when the peer is gone.
+		a := &acts[0]
+		deadline := t.callDeadline(env.Deadline)
+		from = t.sys.Relay().RemoteFrom((*callReplier)(t), a.id, a.pid, a.env.Src.String(), deadline)
+		t.core.inDelivered(a.id, from, max(1, t.logical(deadline)))
+	}
 	if err != nil && len(acts) == 1 && (acts[0].kind == actDeliver || acts[0].kind == actStartCall) {
 		// Admitted, but the payload does not decode: drop it, and answer a
 		// call at once with a bad-request error.
@@ -217,7 +228,13 @@ func (t *Transport) onMessage(r *route, env *wire.Envelope) {
 			}
 			t.delivered.Add(1)
 		case actStartCall:
-			t.startCall(r, a, v, env.Deadline, sc)
+			if from.Pending() {
+				if derr := t.sys.Relay().DeliverCall(a.dst, from, v); derr != nil {
+					genserver.Reply(from, nil, derr)
+				}
+			} else {
+				t.startCall(r, a, v, env.Deadline, sc)
+			}
 			t.delivered.Add(1)
 		default:
 			t.exec(acts[i : i+1])
@@ -255,10 +272,7 @@ func (t *Transport) onLink(r *route, env *wire.Envelope) {
 // startCall runs a dummy caller for an admitted call. sc is the caller's
 // client span from the call's trace block, if it had one.
 func (t *Transport) startCall(r *route, a *action, req any, wireDeadline int64, sc trace.SpanContext) {
-	deadline := time.Now().Add(t.cfg.MaxCallDeadline)
-	if wireDeadline > 0 && wireDeadline < deadline.UnixNano() {
-		deadline = time.Unix(0, wireDeadline)
-	}
+	deadline := t.callDeadline(wireDeadline)
 	id := a.id
 	call := callbridge.Call{
 		Proxy:    a.pid,
@@ -284,7 +298,28 @@ func (t *Transport) startCall(r *route, a *action, req any, wireDeadline int64, 
 	t.mu.Unlock()
 }
 
-// callDone sends a dummy caller's result back to the caller's node.
+// callDeadline is when an incoming call with the caller's deadline
+// wireDeadline (unix nanoseconds; zero: none) ends: at the latest
+// MaxCallDeadline from now.
+func (t *Transport) callDeadline(wireDeadline int64) time.Time {
+	deadline := time.Now().Add(t.cfg.MaxCallDeadline)
+	if wireDeadline > 0 && wireDeadline < deadline.UnixNano() {
+		deadline = time.Unix(0, wireDeadline)
+	}
+	return deadline
+}
+
+// callReplier answers the calls delivered straight into an engine's
+// mailbox (genserver.Relay.RemoteFrom): the engine's Reply sends the
+// reply envelope, in the replying goroutine.
+type callReplier Transport
+
+func (cr *callReplier) CallReply(id uint64, v any, err error) { (*Transport)(cr).callDone(id, v, err) }
+
+// callDone sends a call's result back to the caller's node. It is called
+// by a dummy caller, or by whoever answers a call delivered into a
+// mailbox (the engine itself, mostly): it waits for room in the
+// connection's queue only when there is none.
 func (t *Transport) callDone(id uint64, v any, err error) {
 	var buf [1]action
 	t.mu.Lock()
@@ -303,7 +338,11 @@ func (t *Transport) callDone(id uint64, v any, err error) {
 	}
 	env := a.env
 	env.Payload = payload
-	if serr := r.conn.Send(t.ctx, &env); serr != nil {
+	serr := r.conn.TrySend(&env)
+	if errors.Is(serr, netconn.ErrQueueFull) {
+		serr = r.conn.Send(t.ctx, &env)
+	}
+	if serr != nil {
 		if isTooLarge(serr) {
 			// The reply does not fit: the caller gets the size error now
 			// instead of waiting out its deadline.

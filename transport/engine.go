@@ -213,6 +213,7 @@ func (t *Transport) engineDown(e *localEngine, reason error) {
 	acts := t.core.localDown(nil, e.addr, e.pid, reason)
 	t.queueControl(acts, false)
 	t.mu.Unlock()
+	t.exec(acts) // calls it had in service end with its exit
 	t.log.Info().Str("engine", e.name).Stringer("address", e.addr).Msg("engine stopped")
 }
 

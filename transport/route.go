@@ -295,6 +295,11 @@ func (t *Transport) exec(acts []action) {
 			if cancel != nil {
 				cancel()
 			}
+			// A call delivered into a mailbox: a later Reply is dropped
+			// (the core has forgotten the call, so nothing is sent).
+			genserver.Reply(a.from, nil, context.Canceled)
+		case actEndCall:
+			genserver.Reply(a.from, nil, a.err) // sent by CallReply, as the callee's reply would be
 		case actSend:
 			if a.mode == sendTry && a.env.Kind == wire.Reply {
 				t.sendErrorReply(a.handle.(*route), &a.env, codeErr(a.id))
