@@ -2,8 +2,6 @@ package transport
 
 import (
 	"errors"
-	"runtime"
-	"sync"
 	"time"
 
 	"github.com/enginekit/enginekit/callbridge"
@@ -92,10 +90,11 @@ func (t *Transport) onLearn(r *route, env *wire.Envelope) {
 	t.exec(acts)
 }
 
-// verifyProofs checks the engine proofs of ms for router, spread over the
-// CPUs when there are many (a burst of 100,000 learns is mostly this).
-// Proofs verified once are remembered, so a reconnect (which brings the
-// whole burst again) costs no signature checks.
+// verifyProofs checks the engine proofs of ms for router, in batches
+// spread over the CPUs when there are many (a burst of 100,000 learns is
+// mostly this; see checkProofs). Proofs verified once are remembered, so
+// a reconnect (which brings the whole burst again) costs no signature
+// checks.
 func (t *Transport) verifyProofs(router keyholder.Address, ms []learnMsg) []bool {
 	ok := make([]bool, len(ms))
 	todo := make([]int, 0, len(ms))
@@ -109,24 +108,7 @@ func (t *Transport) verifyProofs(router keyholder.Address, ms []learnMsg) []bool
 	}
 	t.proofMu.Unlock()
 	t.proofChecks.Add(uint64(len(todo)))
-	check := func(i int) {
-		ok[i] = keyholder.VerifyEngineProof(router, ms[i].Engine, ms[i].Proof)
-	}
-	if workers := min(runtime.GOMAXPROCS(0), len(todo)/32); workers <= 1 {
-		for _, i := range todo {
-			check(i)
-		}
-	} else {
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Go(func() {
-				for k := w; k < len(todo); k += workers {
-					check(todo[k])
-				}
-			})
-		}
-		wg.Wait()
-	}
+	checkProofs(router, ms, todo, ok)
 	t.proofMu.Lock()
 	if len(t.proofs)+len(todo) > maxCachedProofs {
 		clear(t.proofs)
@@ -196,7 +178,7 @@ func (t *Transport) onMessage(r *route, env *wire.Envelope) {
 		// the callee's exit, or when the peer is gone.
 		a := &acts[0]
 		deadline := t.callDeadline(env.Deadline)
-		from = t.sys.Relay().RemoteFrom((*callReplier)(t), a.id, a.pid, a.env.Src.String(), deadline)
+		from = t.sys.Relay().RemoteFrom((*callReplier)(t), a.id, a.pid, a.name, deadline)
 		t.core.inDelivered(a.id, from, max(1, t.logical(deadline)))
 	}
 	if err != nil && len(acts) == 1 && (acts[0].kind == actDeliver || acts[0].kind == actStartCall) {
