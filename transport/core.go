@@ -34,7 +34,8 @@ type core struct {
 
 	out     map[uint64]outCall // calls we wait for, by Ref
 	nextRef uint64
-	in      map[uint64]inCall // calls we serve, by id
+	in      map[uint64]inCall         // calls we serve, by id
+	inFrom  map[uint64]genserver.From // the From of each delivered into a mailbox (inDelivered)
 	nextIn  uint64
 	exports map[uint64]exportedFrom // Froms handed to other nodes, by token
 
@@ -55,12 +56,13 @@ type coreLimits struct {
 type connID uint64
 
 type coreConn struct {
-	id      connID
-	peer    keyholder.Address
-	handle  any // the driver's route, carried in actions
-	learned map[keyholder.Address]struct{}
-	taught  int                 // engines ever learned on it, forgotten ones included
-	calls   map[uint64]struct{} // outgoing calls sent on it
+	id       connID
+	peer     keyholder.Address
+	peerName string // peer.String(), once
+	handle   any    // the driver's route, carried in actions
+	learned  map[keyholder.Address]struct{}
+	taught   int                 // engines ever learned on it, forgotten ones included
+	calls    map[uint64]struct{} // outgoing calls sent on it
 }
 
 type corePeer struct {
@@ -74,7 +76,8 @@ type corePeer struct {
 type coreProxy struct {
 	routes   []*coreConn // live routes, in the order learned
 	pid      genserver.PID
-	expireAt int64 // when it has no routes: forgotten then
+	name     string // the engine's address as a string, once
+	expireAt int64  // when it has no routes: forgotten then
 	started  bool
 }
 
@@ -104,12 +107,12 @@ type inCall struct {
 	caller     keyholder.Address
 	ref        uint64
 	preferConn connID
-	// Set by the driver when the call goes straight into the callee's
-	// mailbox (inDelivered) rather than to a dummy caller, which watches
-	// these itself: the callee (its incarnation), the call's From, and its
-	// logical deadline (zero: none).
+	// For a call that goes straight into the callee's mailbox
+	// (inDelivered) rather than to a dummy caller, which watches these
+	// itself: the callee (its incarnation) and the call's logical deadline
+	// (zero: none). inCall stays within 128 bytes, so the map holds it
+	// inline (no allocation per call); its From is in core.inFrom.
 	calleePID genserver.PID
-	from      genserver.From
 	deadline  int64
 }
 
@@ -162,6 +165,7 @@ type action struct {
 	from   genserver.From
 	err    error
 	id     uint64
+	name   string // actStartCall: the caller's address as a string (cached)
 	cause  dropCause
 	learns [][]byte
 	filter []byte
@@ -179,6 +183,7 @@ func newCore(router keyholder.Address, lim coreLimits) *core {
 		byPID:   make(map[genserver.PID]keyholder.Address),
 		out:     make(map[uint64]outCall),
 		in:      make(map[uint64]inCall),
+		inFrom:  make(map[uint64]genserver.From),
 		exports: make(map[uint64]exportedFrom),
 	}
 }
@@ -204,7 +209,7 @@ func (c *core) connUp(acts []action, id connID, peer keyholder.Address, handle a
 			action{kind: actRefuse, peer: peer, conn: id, cause: dropPeerConns},
 			action{kind: actClose, handle: handle, conn: id, peer: peer, cause: dropPeerConns})
 	}
-	cc := &coreConn{id: id, peer: peer, handle: handle, learned: make(map[keyholder.Address]struct{}), calls: make(map[uint64]struct{})}
+	cc := &coreConn{id: id, peer: peer, peerName: peer.String(), handle: handle, learned: make(map[keyholder.Address]struct{}), calls: make(map[uint64]struct{})}
 	c.conns[id] = cc
 	p.conns = append(p.conns, cc)
 	learns := make([][]byte, 0, len(c.local))
@@ -296,7 +301,7 @@ func (c *core) learn(acts []action, id connID, engine keyholder.Address, filter 
 	if px == nil {
 		// The driver subscribes the new proxy (filter) before it reports
 		// it started, so the engine is learned with its subscription.
-		px = &coreProxy{}
+		px = &coreProxy{name: engine.String()}
 		c.proxies[engine] = px
 		px.routes = append(px.routes, cc)
 		return append(acts, action{kind: actStartProxy, engine: engine, peer: cc.peer, filter: filter})
@@ -413,13 +418,15 @@ func (c *core) message(acts []action, id connID, kind wire.Kind, src, dst keyhol
 		return acts
 	}
 	var sender genserver.PID
+	srcName := cc.peerName
 	if src != cc.peer {
 		if _, ok := cc.learned[src]; !ok {
 			c.drop(dropUnknownSrc)
 			return acts
 		}
+		srcName = ""
 		if px := c.proxies[src]; px != nil {
-			sender = px.pid
+			sender, srcName = px.pid, px.name
 		}
 	}
 	if (kind == wire.Link || kind == wire.Unlink) && sender.IsZero() {
@@ -446,7 +453,7 @@ func (c *core) message(acts []action, id connID, kind wire.Kind, src, dst keyhol
 	c.nextIn++
 	c.in[c.nextIn] = inCall{peer: cc.peer, callee: dst, caller: src, ref: ref, preferConn: id, calleePID: l.pid}
 	p.callsIn[c.nextIn] = struct{}{}
-	return append(acts, action{kind: actStartCall, id: c.nextIn, pid: sender, dst: l.pid, env: wire.Envelope{Kind: kind, Src: src, Dst: dst, Ref: ref}})
+	return append(acts, action{kind: actStartCall, id: c.nextIn, pid: sender, dst: l.pid, name: srcName, env: wire.Envelope{Kind: kind, Src: src, Dst: dst, Ref: ref}})
 }
 
 // inDelivered: the driver delivers call id (just admitted by message)
@@ -455,8 +462,9 @@ func (c *core) message(acts []action, id connID, kind wire.Kind, src, dst keyhol
 // (logical; zero: none) passes or its callee stops.
 func (c *core) inDelivered(id uint64, from genserver.From, deadline int64) {
 	if ic, ok := c.in[id]; ok {
-		ic.from, ic.deadline = from, deadline
+		ic.deadline = deadline
 		c.in[id] = ic
+		c.inFrom[id] = from
 	}
 }
 
@@ -482,6 +490,7 @@ func (c *core) callDone(acts []action, id uint64) []action {
 		return acts // cancelled meanwhile
 	}
 	delete(c.in, id)
+	delete(c.inFrom, id)
 	p := c.peers[ic.peer]
 	delete(p.callsIn, id)
 	if len(p.conns) == 0 {
@@ -621,10 +630,10 @@ func (c *core) localDown(acts []action, engine keyholder.Address, pid genserver.
 	delete(c.local, engine)
 	delete(c.byPID, pid)
 	for id, ic := range c.in {
-		if ic.calleePID == pid && ic.from.Pending() {
+		if from := c.inFrom[id]; ic.calleePID == pid && from.Pending() {
 			// Delivered into its mailbox: the caller learns at once that
 			// the callee exited, as a local caller does.
-			acts = append(acts, action{kind: actEndCall, id: id, from: ic.from, err: &genserver.ExitError{PID: pid, Reason: reason}})
+			acts = append(acts, action{kind: actEndCall, id: id, from: from, err: &genserver.ExitError{PID: pid, Reason: reason}})
 		}
 	}
 	for _, cc := range c.conns {
@@ -654,8 +663,9 @@ func (c *core) tick(acts []action, now int64) []action {
 			continue
 		}
 		for id := range p.callsIn {
-			acts = append(acts, action{kind: actCancelCall, id: id, peer: a, from: c.in[id].from})
+			acts = append(acts, action{kind: actCancelCall, id: id, peer: a, from: c.inFrom[id]})
 			delete(c.in, id)
+			delete(c.inFrom, id)
 		}
 		if p.calls == 0 && len(p.learned) == 0 {
 			delete(c.peers, a)
@@ -667,7 +677,7 @@ func (c *core) tick(acts []action, now int64) []action {
 		if ic.deadline != 0 && now > ic.deadline {
 			// Answered with ErrTimeout (the reply leaves, and callDone
 			// removes it): the caller's own deadline may be later.
-			acts = append(acts, action{kind: actEndCall, id: id, from: ic.from, err: genserver.ErrTimeout})
+			acts = append(acts, action{kind: actEndCall, id: id, from: c.inFrom[id], err: genserver.ErrTimeout})
 		}
 	}
 	for ref, oc := range c.out {

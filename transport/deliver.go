@@ -178,7 +178,11 @@ func (t *Transport) onMessage(r *route, env *wire.Envelope) {
 		// the callee's exit, or when the peer is gone.
 		a := &acts[0]
 		deadline := t.callDeadline(env.Deadline)
-		from = t.sys.Relay().RemoteFrom((*callReplier)(t), a.id, a.pid, a.name, deadline)
+		name := a.name
+		if name == "" {
+			name = a.env.Src.String()
+		}
+		from = t.sys.Relay().RemoteFrom((*callReplier)(t), a.id, a.pid, name, deadline)
 		t.core.inDelivered(a.id, from, max(1, t.logical(deadline)))
 	}
 	if err != nil && len(acts) == 1 && (acts[0].kind == actDeliver || acts[0].kind == actStartCall) {
@@ -313,10 +317,27 @@ func (t *Transport) callDone(id uint64, v any, err error) {
 	}
 	a := &acts[0]
 	r := a.handle.(*route)
-	payload, merr := t.encodeReply(v, err)
-	if merr != nil {
-		t.count(dropUnencodable)
-		payload = t.encodeError(callbridge.EncodeError(merr))
+	var payload []byte
+	if err == nil && v != nil {
+		// The common case, without allocating: the value and the reply
+		// around it in pooled buffers (Send copies the payload).
+		if vb, merr := t.marshal(v); merr == nil {
+			rb, _ := t.bufs.Get().(*encBuf)
+			if rb == nil {
+				rb = new(encBuf)
+			}
+			rb.b = appendValueReply(rb.b[:0], vb.b)
+			t.bufs.Put(vb)
+			defer t.bufs.Put(rb)
+			payload = rb.b
+		}
+	}
+	if payload == nil {
+		var merr error
+		if payload, merr = t.encodeReply(v, err); merr != nil {
+			t.count(dropUnencodable)
+			payload = t.encodeError(callbridge.EncodeError(merr))
+		}
 	}
 	env := a.env
 	env.Payload = payload
@@ -336,6 +357,60 @@ func (t *Transport) callDone(id uint64, v any, err error) {
 		}
 		t.count(dropSendFailed)
 	}
+}
+
+// appendValueReply appends the reply payload of a value already encoded
+// (val): replyMsg{Value: val} as ctlEnc writes it, a map of one entry
+// {1: val}.
+func appendValueReply(b, val []byte) []byte {
+	b = append(b, 0xa1, 0x01)
+	n := uint64(len(val))
+	switch {
+	case n < 24:
+		b = append(b, 0x40|byte(n))
+	case n <= 0xff:
+		b = append(b, 0x58, byte(n))
+	case n <= 0xffff:
+		b = append(b, 0x59, byte(n>>8), byte(n))
+	case n <= 0xffffffff:
+		b = append(b, 0x5a, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x5b, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, val...)
+}
+
+// cutValueReply returns the value of a reply payload that is exactly
+// what appendValueReply writes (without copying it); ok false for any
+// other payload, which decodeControl then decodes (or refuses).
+func cutValueReply(b []byte) (val []byte, ok bool) {
+	if len(b) < 3 || b[0] != 0xa1 || b[1] != 0x01 || b[2]&0xe0 != 0x40 {
+		return nil, false
+	}
+	var n uint64
+	h := 3
+	switch ai := b[2] & 0x1f; {
+	case ai < 24:
+		n = uint64(ai)
+	case ai >= 24 && ai <= 27:
+		w := 1 << (ai - 24)
+		if len(b) < 3+w {
+			return nil, false
+		}
+		for _, c := range b[3 : 3+w] {
+			n = n<<8 | uint64(c)
+		}
+		h += w
+		if n < 24 || (w > 1 && n < 1<<(4*w)) {
+			return nil, false // not the shortest head: not what we write
+		}
+	default:
+		return nil, false
+	}
+	if uint64(len(b)-h) != n || n == 0 {
+		return nil, false
+	}
+	return b[h:], true
 }
 
 // encodeReply encodes a reply payload: the value, or the error.
@@ -376,7 +451,9 @@ func codeErr(code uint64) error {
 
 func (t *Transport) onReply(r *route, env *wire.Envelope) {
 	var m replyMsg
-	if err := decodeControl(env.Payload, &m); err != nil {
+	if val, ok := cutValueReply(env.Payload); ok {
+		m.Value = val // the common case, decoded without a copy
+	} else if err := decodeControl(env.Payload, &m); err != nil {
 		t.count(dropMalformed)
 		return
 	}
