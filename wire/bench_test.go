@@ -2,7 +2,6 @@ package wire_test
 
 import (
 	"bytes"
-	"github.com/enginekit/enginekit/payload"
 	"testing"
 
 	"github.com/enginekit/enginekit/wire"
@@ -59,29 +58,6 @@ func BenchmarkReadFrame(b *testing.B) {
 		if _, _, err := fr.ReadFrame(); err != nil {
 			r.Reset(stream)
 			fr = wire.NewFrameReader(r, 0)
-		}
-	}
-}
-
-func BenchmarkMarshal(b *testing.B) {
-	r := newRegistry(b, payload.Limits{})
-	_ = payload.Register[Inc](r, "inc")
-	v := Inc{By: 5, Note: "hello"}
-	var buf []byte
-	b.ReportAllocs()
-	for b.Loop() {
-		buf, _ = r.AppendMarshal(buf[:0], v)
-	}
-}
-
-func BenchmarkUnmarshal(b *testing.B) {
-	r := newRegistry(b, payload.Limits{})
-	_ = payload.Register[Inc](r, "inc")
-	p, _ := r.Marshal(Inc{By: 5, Note: "hello"})
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := r.Unmarshal(p); err != nil {
-			b.Fatal(err)
 		}
 	}
 }
