@@ -95,6 +95,13 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	return doc, c.get(ctx, "/api/stats", &doc)
 }
 
+// Members reads /api/members (Cluster false when the node is not in a
+// cluster).
+func (c *Client) Members(ctx context.Context) (Members, error) {
+	var doc Members
+	return doc, c.get(ctx, "/api/members", &doc)
+}
+
 func (c *Client) get(ctx context.Context, path string, into any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {

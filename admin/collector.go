@@ -42,6 +42,14 @@ import (
 //	                                                    netconn (auth, replay, malformed, send) and every cause of
 //	                                                    transport.Stats.Drops (no_route_out, queue_full, late_reply, ...)
 //
+// and, only when Source.Members is set (the node is in a cluster):
+//
+//	enginekit_cluster_members{state}                    gauge: other members, connected or not_connected
+//	enginekit_cluster_admitted_total                    counter: cluster certificates found valid
+//	enginekit_cluster_refused_total{reason}             counter: certificates refused, by reason (ClusterStats.Refused)
+//	enginekit_cluster_refused_alive_total               counter: gossip announcements of a member refused
+//	enginekit_cluster_mesh_total{event}                 counter: mesh connect, connect_error, disconnect
+//
 // The per-process series cover the children of the Source's supervisors,
 // labelled by their path ("engines/echo"), and the other named processes,
 // labelled by name (the proxy of a foreign engine is named by the engine's
@@ -100,6 +108,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
 		ch <- d
 	}
+	for _, d := range clusterDescs {
+		ch <- d
+	}
 }
 
 // Collect sends the current values.
@@ -110,6 +121,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		send(ch, d, prometheus.CounterValue, v, labels...)
 	}
+	c.collectCluster(ch)
 	if sys := c.src.System; sys != nil {
 		byStatus := map[string]int{}
 		for _, s := range processStatuses {

@@ -42,6 +42,16 @@ type Source struct {
 	// Transport gives the connections, the engines learned from each peer,
 	// the bytes and frames each way and the drop counters.
 	Transport *transport.Transport
+	// Members lists the node's cluster members, this node included
+	// (Member.Self), for /api/members, the observer's members panel and the
+	// enginekit_cluster_* series; nil when the node is not in a cluster,
+	// and then none of those is shown. It is called on the requesting
+	// goroutine and must be safe for concurrent use.
+	Members func() []Member
+	// ClusterStats returns the membership counters (certificates admitted
+	// and refused by reason, mesh connects and disconnects). Read only
+	// when Members is set; nil: all zero.
+	ClusterStats func() ClusterStats
 }
 
 // Config configures a Server. Zero fields take the defaults documented on

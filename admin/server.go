@@ -32,7 +32,8 @@ import (
 //	/api/process/{pid}    Process with its reported state,
 //	/api/tree             Trees,
 //	/api/connections      Connections,
-//	/api/stats            Stats
+//	/api/stats            Stats,
+//	/api/members          Members (the cluster's, when the node is in one)
 //
 // It is read-only: nothing it serves changes the node.
 type Server struct {
@@ -176,6 +177,9 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("GET /api/connections", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, src.connections())
 	})
+	mux.HandleFunc("GET /api/members", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, src.members())
+	})
 	mux.HandleFunc("GET /api/stats", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, src.stats())
 	})
@@ -226,7 +230,7 @@ const indexPage = `<!doctype html><meta charset="utf-8"><title>enginekit admin</
 <li><a href="/metrics">metrics</a>
 <li><a href="/debug/pprof/">pprof</a>
 <li><a href="/healthz">healthz</a> · <a href="/readyz">readyz</a>
-<li><a href="/api/processes">/api/processes</a> · <a href="/api/tree">/api/tree</a> · <a href="/api/connections">/api/connections</a> · <a href="/api/stats">/api/stats</a>
+<li><a href="/api/processes">/api/processes</a> · <a href="/api/tree">/api/tree</a> · <a href="/api/connections">/api/connections</a> · <a href="/api/stats">/api/stats</a> · <a href="/api/members">/api/members</a>
 </ul>`
 
 type apiError struct {
