@@ -217,12 +217,15 @@ func (s *System) request(ctx context.Context, self *Process, caller PID, addr st
 	}
 	// The callee usually starts on this P (a new activation goes to the
 	// head of its run queue): yielding once lets it answer before we pay
-	// for parking on a select and arming the timer.
-	runtime.Gosched()
-	select {
-	case <-slot.done:
-		return slot.result()
-	default:
+	// for parking on a select and arming the timer. A forwarded call (to
+	// another node) cannot be answered that soon: no yield.
+	if queue {
+		runtime.Gosched()
+		select {
+		case <-slot.done:
+			return slot.result()
+		default:
+		}
 	}
 	select {
 	case <-slot.done:

@@ -450,12 +450,16 @@ func codeErr(code uint64) error {
 }
 
 func (t *Transport) onReply(r *route, env *wire.Envelope) {
-	var m replyMsg
-	if val, ok := cutValueReply(env.Payload); ok {
-		m.Value = val // the common case, decoded without a copy
-	} else if err := decodeControl(env.Payload, &m); err != nil {
-		t.count(dropMalformed)
-		return
+	m, ok := replyMsg{}, false
+	if m.Value, ok = cutValueReply(env.Payload); !ok {
+		// Not the common case (a value, decoded without a copy): the
+		// CBOR decoder decides. Only this path allocates the message.
+		pm := new(replyMsg)
+		if err := decodeControl(env.Payload, pm); err != nil {
+			t.count(dropMalformed)
+			return
+		}
+		m = *pm
 	}
 	var v any
 	err := m.Err.Err()
