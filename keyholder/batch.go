@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha512"
+	"hash"
 
 	"filippo.io/edwards25519"
 )
@@ -61,6 +62,7 @@ type proofBatch struct {
 	z       [ProofBatchSize * 16]byte
 	store   []edwards25519.Point
 	sstore  []edwards25519.Scalar
+	hash    hash.Hash
 }
 
 var identity = edwards25519.NewIdentityPoint()
@@ -123,7 +125,11 @@ func (b *proofBatch) verify(router Address, engines []Address, proofs [][]byte, 
 			continue
 		}
 		copy(msg[len(msg)-len(Address{}):], engines[i][:])
-		hh := sha512.New()
+		if b.hash == nil {
+			b.hash = sha512.New()
+		}
+		hh := b.hash
+		hh.Reset()
 		hh.Write(sig[:32])
 		hh.Write(engines[i][:])
 		hh.Write(msg)
