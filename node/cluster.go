@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -246,3 +247,52 @@ func (n *Node) clusterReady() error {
 // Cluster is the node's cluster agent (members, gossip address, mesh and
 // counters), nil without Config.Cluster.
 func (n *Node) Cluster() *cluster.Agent { return n.cluster }
+
+// adminMembers is the admin Source's Members of a cluster node: the
+// gossip's members joined with the transport's live connections.
+func (n *Node) adminMembers() []admin.Member {
+	remote := map[keyholder.Address]string{}
+	for _, c := range n.tr.Connections() {
+		if _, ok := remote[c.Peer]; !ok || c.Remote != "" {
+			remote[c.Peer] = c.Remote
+		}
+	}
+	ms := n.cluster.Members()
+	out := make([]admin.Member, 0, len(ms))
+	for _, m := range ms {
+		r, up := remote[m.Router]
+		v := admin.Member{Node: m.Node, Router: m.Router.String(), Gossip: m.Gossip,
+			Endpoints: slices.Clone(m.Endpoints), Connected: up || m.Self, Remote: r, Self: m.Self}
+		if m.Certificate != nil {
+			v.CertExpires = m.Certificate.Expires
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// adminClusterStats is the admin Source's ClusterStats: the verifier's
+// answers by reason, the membership's and the mesh's counters.
+func (n *Node) adminClusterStats() admin.ClusterStats {
+	v := n.cluster.Membership().Verifier().Stats()
+	ms := n.cluster.Membership().Stats()
+	mesh := n.cluster.Mesh().Stats()
+	return admin.ClusterStats{
+		Admitted: v.Admitted,
+		Refused: map[string]uint64{
+			"malformed":       v.Malformed,
+			"foreign":         v.Foreign,
+			"bad_signature":   v.BadSignature,
+			"router_mismatch": v.RouterMismatch,
+			"expired":         v.Expired,
+			"not_yet_valid":   v.NotYetValid,
+			"denied":          v.Denied,
+		},
+		RefusedAlive:      ms.RefusedAlive,
+		Joins:             ms.Joins,
+		JoinErrors:        ms.JoinErrors,
+		MeshConnects:      mesh.Connects,
+		MeshConnectErrors: mesh.ConnectErrors,
+		MeshDisconnects:   mesh.Disconnects,
+	}
+}

@@ -77,7 +77,8 @@ type Config struct {
 	// Prometheus metrics, pprof, health and readiness, the observer page,
 	// what `enginekit ps` and `status` read). The node fills in whatever of
 	// Admin.Source is empty with its System, its engines' supervisor and its
-	// transport, and an unset Admin.Ready with a check that the node runs
+	// transport (with Cluster, also Members and ClusterStats: the gossip's
+	// members joined with the live connections), and an unset Admin.Ready with a check that the node runs
 	// and has a connection to every one of Peers and, with Cluster, to
 	// every member the gossip knows (/readyz answers 503 and names the
 	// missing ones). Its address is checked with the listeners,

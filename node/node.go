@@ -197,6 +197,12 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if acfg.Source.Transport == nil {
 			acfg.Source.Transport = n.tr
 		}
+		if acfg.Source.Members == nil && n.cluster != nil {
+			acfg.Source.Members = n.adminMembers
+			if acfg.Source.ClusterStats == nil {
+				acfg.Source.ClusterStats = n.adminClusterStats
+			}
+		}
 		if reflect.ValueOf(acfg.Logger).IsZero() {
 			acfg.Logger = n.log.With().Str("component", "admin").Logger()
 		}

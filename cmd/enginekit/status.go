@@ -22,16 +22,21 @@ Prints the state of a running node, read from its admin server
 mailboxes in sum, its supervision trees with their restarts, its
 connections (peer router, remote endpoint, auth, age, frames and bytes each
 way, queued bytes), the engines learned from each peer, the transport's
-counters, and every drop by cause (the causes at zero on one line).
+counters, and every drop by cause (the causes at zero on one line). A
+node in a cluster also shows its members (node, router, gossip address,
+endpoint, whether it is connected, when its certificate expires) and the
+membership counters: certificates admitted and refused by reason, joins,
+mesh connects and disconnects.
 
---json prints {"stats", "tree", "connections"}: the /api/stats, /api/tree
-and /api/connections documents.`
+--json prints {"stats", "tree", "connections", "members"}: the /api/stats,
+/api/tree, /api/connections and /api/members documents.`
 
 // statusDoc is what status --json prints.
 type statusDoc struct {
 	Stats       admin.Stats       `json:"stats"`
 	Tree        admin.Trees       `json:"tree"`
 	Connections admin.Connections `json:"connections"`
+	Members     admin.Members     `json:"members"`
 }
 
 func runStatus(ctx context.Context, args []string, stdout, _ io.Writer) error {
@@ -54,6 +59,9 @@ func runStatus(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return oneLineErr(err)
 	}
 	if doc.Connections, err = c.Connections(ctx); err != nil {
+		return oneLineErr(err)
+	}
+	if doc.Members, err = c.Members(ctx); err != nil {
 		return oneLineErr(err)
 	}
 	if af.json {
@@ -126,6 +134,10 @@ func printStatus(w io.Writer, doc statusDoc) {
 		fmt.Fprintln(w)
 	}
 
+	if doc.Members.Cluster {
+		printMembers(w, now, doc.Members)
+	}
+
 	if len(st.Transport) > 0 {
 		var parts []string
 		for _, k := range slices.Sorted(maps.Keys(st.Transport)) {
@@ -158,6 +170,68 @@ func printStatus(w io.Writer, doc statusDoc) {
 		}
 		fmt.Fprintln(w, line)
 	}
+}
+
+// printMembers prints the members of the node's cluster and the
+// membership counters.
+func printMembers(w io.Writer, now time.Time, doc admin.Members) {
+	connected := 0
+	for _, m := range doc.Members {
+		if m.Connected && !m.Self {
+			connected++
+		}
+	}
+	fmt.Fprintf(w, "\nmembers %d, %d of the others connected\n", len(doc.Members), connected)
+	rows := [][]string{{"NODE", "ROUTER", "GOSSIP", "ENDPOINT", "CONNECTED", "CERT EXPIRES"}}
+	for _, m := range doc.Members {
+		ep := m.Remote // an accepted connection's remote is the peer's ephemeral port: show what it advertises
+		if len(m.Endpoints) > 0 {
+			ep = m.Endpoints[0]
+		}
+		conn := "no"
+		switch {
+		case m.Self:
+			conn = "this node"
+		case m.Connected:
+			conn = "yes"
+		}
+		expires := "-"
+		if !m.CertExpires.IsZero() {
+			expires = m.CertExpires.Local().Format("2006-01-02 15:04")
+			if d := m.CertExpires.Sub(now); d <= 0 {
+				expires += " (expired)"
+			} else {
+				expires += " (in " + age(m.CertExpires, now) + ")"
+			}
+		}
+		rows = append(rows, []string{m.Node, shortAddr(m.Router), cmp.Or(m.Gossip, "-"), cmp.Or(ep, "-"), conn, expires})
+	}
+	table(indent(w, "  "), []bool{false, false, false, false, false, false}, rows)
+
+	s := doc.Stats
+	fmt.Fprintf(w, "  admitted %d, joins %d, join errors %d, mesh connects %d, connect errors %d, disconnects %d\n",
+		s.Admitted, s.Joins, s.JoinErrors, s.MeshConnects, s.MeshConnectErrors, s.MeshDisconnects)
+	var refused, zero []string
+	total := s.RefusedAlive
+	for _, k := range slices.Sorted(maps.Keys(s.Refused)) {
+		if n := s.Refused[k]; n > 0 {
+			refused = append(refused, fmt.Sprintf("%s %d", k, n))
+			total += n
+		} else {
+			zero = append(zero, k)
+		}
+	}
+	if s.RefusedAlive > 0 {
+		refused = append(refused, fmt.Sprintf("gossip announcements %d", s.RefusedAlive))
+	}
+	fmt.Fprintf(w, "  refused %d", total)
+	if len(refused) > 0 {
+		fmt.Fprintf(w, ": %s", strings.Join(refused, ", "))
+	}
+	if len(zero) > 0 {
+		fmt.Fprintf(w, " (at 0: %s)", strings.Join(zero, " "))
+	}
+	fmt.Fprintln(w)
 }
 
 func printTree(w io.Writer, t admin.Tree, in string) {
