@@ -217,6 +217,31 @@ function renderConnections(doc) {
   $("#peers").replaceChildren(...(peers.length ? peers : [el("p", { class: "dim" }, "no peers")]));
 }
 
+// renderMembers shows the cluster's members; the panel stays hidden when
+// the node is not in a cluster.
+function renderMembers(doc) {
+  $("#members-panel").hidden = !doc.cluster;
+  if (!doc.cluster) return;
+  const others = doc.members.filter((m) => !m.self);
+  $("#members-count").textContent = `${doc.members.length}, ${others.filter((m) => m.connected).length} of ${others.length} others connected`;
+  const tbody = el("tbody");
+  for (const m of doc.members) {
+    tbody.append(el("tr", { data: { router: m.router }, class: m.self || m.connected ? null : "err" },
+      el("td", {}, m.node),
+      el("td", { class: "mono", title: m.router }, short(m.router)),
+      el("td", { class: "mono" }, m.gossip || "–"),
+      el("td", { class: "mono" }, m.endpoints[0] || m.remote || "–"),
+      el("td", {}, m.self ? "this node" : m.connected ? "yes" : "no"),
+      el("td", { title: m.cert_expires || "" }, m.cert_expires ? new Date(m.cert_expires).toLocaleString() : "–"),
+    ));
+  }
+  $("#members tbody").replaceWith(tbody);
+  const st = doc.stats;
+  const refused = Object.entries(st.refused).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+  $("#members-stats").textContent = `admitted ${fmtInt(st.admitted)} · refused ${refused.length ? refused.join(", ") : "0"}` +
+    ` · gossip announcements refused ${fmtInt(st.refused_alive)} · mesh connects ${fmtInt(st.mesh_connects)}, disconnects ${fmtInt(st.mesh_disconnects)}`;
+}
+
 function renderStats(doc) {
   $("#system").textContent = doc.system || "";
   const procs = doc.processes || {};
@@ -308,8 +333,8 @@ async function refresh() {
     const serverSort = { pid: "pid", name: "name", mailbox: "mailbox", handled: "handled" }[view.sort] || "mailbox";
     const procQuery = new URLSearchParams({ sort: serverSort, limit: maxRows });
     if (view.filter) procQuery.set("q", view.filter);
-    const [stats, procs, tree, conns] = await Promise.all(
-      ["stats", "processes?" + procQuery, "tree", "connections"].map((p) => getJSON(api(p))));
+    const [stats, procs, tree, conns, members] = await Promise.all(
+      ["stats", "processes?" + procQuery, "tree", "connections", "members"].map((p) => getJSON(api(p))));
     renderStats(stats);
     remember(stats);
     renderHistory();
@@ -318,6 +343,7 @@ async function refresh() {
     renderProcesses();
     renderTree(tree);
     renderConnections(conns);
+    renderMembers(members);
     await refreshDetail();
     await refreshReady();
     view.refreshes++;
