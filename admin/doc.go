@@ -1,7 +1,8 @@
 // Package admin lets an operator watch a running node the way OTP teams
 // watch theirs with observer: an HTTP admin server with Prometheus metrics,
 // pprof, health and readiness endpoints, JSON documents of the processes,
-// the supervision trees and the connections, and an observer page that
+// the supervision trees, the connections and, for a node in a cluster, its
+// members (Source.Members), and an observer page that
 // shows them live. The enginekit ps and status commands read the same
 // documents with Client.
 //
