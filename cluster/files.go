@@ -6,9 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"github.com/enginekit/enginekit/internal/atomicfile"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -46,7 +46,7 @@ func WriteCertFile(path string, c *Certificate) error {
 		},
 		Bytes: c.Bytes(),
 	}
-	return writeFileAtomic(path, pem.EncodeToMemory(block), 0o644)
+	return writeFile(path, pem.EncodeToMemory(block), 0o644)
 }
 
 // ReadCertFile reads a certificate file written by WriteCertFile and checks
@@ -81,7 +81,7 @@ func WriteGossipKeyFile(path string, key []byte) error {
 	if err := checkGossipKey(key); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, []byte(hex.EncodeToString(key)+"\n"), 0o600)
+	return writeFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600)
 }
 
 // ReadGossipKeyFile reads a gossip key file. Like key files, it is refused
@@ -232,48 +232,11 @@ func readSmall(path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// writeFileAtomic replaces path with data: a temporary file with the given
-// mode in the same directory, fsync, rename, fsync of the directory (as
-// keyholder writes key files).
-func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
+// writeFile replaces path with data atomically (as keyholder writes key
+// files), naming the file in its error.
+func writeFile(path string, data []byte, mode os.FileMode) error {
+	if err := atomicfile.Write(path, data, mode); err != nil {
 		return fmt.Errorf("cluster: writing %s: %w", path, err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("cluster: writing %s: %w", path, err)
-		}
-	}()
-	if err := f.Chmod(mode); err != nil && runtime.GOOS != "windows" {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }

@@ -9,10 +9,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/enginekit/enginekit/internal/atomicfile"
 	"io"
 	"maps"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -167,7 +167,10 @@ func (k *Keyholder) SaveWith(path string, passphrase []byte, opts SaveOptions) e
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, file)
+	if err := atomicfile.Write(path, file, 0o600); err != nil {
+		return fmt.Errorf("keyholder: saving keys to %s: %w", path, err)
+	}
+	return nil
 }
 
 // encodeKeyFile builds a version-2 key file: the header, the public
@@ -247,57 +250,6 @@ func (k *Keyholder) marshalKeys() (plain, public []byte, err error) {
 	}
 	binary.BigEndian.PutUint32(public, uint32(len(public)-4))
 	return plain, public, nil
-}
-
-// writeFileAtomic replaces path with data: temporary file, fsync, rename,
-// fsync of the directory. The file has mode 0600.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("keyholder: saving keys: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("keyholder: saving keys to %s: %w", path, err)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable. Windows cannot open directories for
-// syncing; there the rename has to do.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Load reads a key file written by Save and returns a Keyholder with its router
