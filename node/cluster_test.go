@@ -170,6 +170,27 @@ func TestClusterThreeNodes(t *testing.T) {
 		if s := n.Cluster().Membership().Verifier().Stats(); s.Refused() != 0 || s.Admitted == 0 {
 			t.Errorf("%s: verifier %+v", n.System().Name(), s)
 		}
+		// /api/members: every member, each connected, this node marked.
+		c, err := admin.NewClient(n.Admin().URL(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := c.Members(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		self := 0
+		for _, m := range doc.Members {
+			if m.Self {
+				self++
+			}
+			if !m.Connected || m.CertExpires.IsZero() || len(m.Endpoints) == 0 || m.Gossip == "" {
+				t.Errorf("%s /api/members: %+v", n.System().Name(), m)
+			}
+		}
+		if !doc.Cluster || len(doc.Members) != len(nodes) || self != 1 || doc.Stats.Admitted == 0 || len(doc.Stats.Refused) != 7 {
+			t.Errorf("%s /api/members = %+v", n.System().Name(), doc)
+		}
 	}
 
 	// n2 stops (leaving the cluster); n0 and n1 still serve each other.
