@@ -52,6 +52,9 @@ func TestStatus(t *testing.T) {
 		}
 	}
 
+	if strings.Contains(out, "\nmembers ") {
+		t.Errorf("status of a node outside a cluster shows members:\n%s", out)
+	}
 	t.Logf("status:\n%s", out)
 	code, out, _ = runCmd(t, "status", "--admin", srv.URL(), "--json")
 	var doc statusDoc
@@ -59,7 +62,7 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("status --json: exit %d, %v", code, err)
 	}
 	if len(doc.Connections.Connections) != 1 || len(doc.Connections.Peers) != 1 || doc.Connections.Peers[0].Engines[0] != engine.String() ||
-		doc.Stats.System != "alice" || len(doc.Tree.Trees) != 1 {
+		doc.Stats.System != "alice" || len(doc.Tree.Trees) != 1 || doc.Members.Cluster || doc.Members.Members == nil {
 		t.Errorf("status --json = %+v", doc)
 	}
 }
