@@ -115,13 +115,31 @@ func (t *Transport) marshal(msg any) (*encBuf, error) {
 // call sends a call and returns: the reply answers from when it comes (or
 // the call fails when its route goes). A request over the frame limit
 // fails at once with a size error (ErrTooLarge); so does one that cannot
-// be encoded.
+// be encoded. Without tracing, the call goes through the combiner, which
+// answers from with any error at once (the caller's Call returns it as
+// its result, as if Forward had).
 func (px *proxy) call(sender genserver.PID, from genserver.From, req any) error {
 	t := px.t
 	eb, err := t.marshal(req)
 	if err != nil {
 		t.count(dropUnencodable)
 		return err
+	}
+	if t.tracer == nil {
+		cr, _ := t.callReqs.Get().(*callReq)
+		if cr == nil {
+			cr = new(callReq)
+		}
+		*cr = callReq{px: px, sender: sender, from: from, eb: eb}
+		for {
+			old := t.callq.Load()
+			cr.next = old
+			if t.callq.CompareAndSwap(old, cr) {
+				break
+			}
+		}
+		t.combineCalls()
+		return nil
 	}
 	defer t.bufs.Put(eb)
 	var span trace.Span
@@ -170,6 +188,115 @@ func (px *proxy) call(sender genserver.PID, from genserver.From, req any) error 
 		return err
 	}
 	return nil
+}
+
+// callReq is an outgoing call waiting for the combiner.
+type callReq struct {
+	px     *proxy
+	sender genserver.PID
+	from   genserver.From
+	eb     *encBuf
+	next   *callReq
+}
+
+// combineCalls registers and sends the outgoing calls queued in callq,
+// unless another caller is doing it (it will see ours): one goroutine at a
+// time steps the core for a whole batch of calls under one lock, so
+// callers never wait on mu (thousands of callers queued on a mutex hand
+// it on one at a time, each waiting to be scheduled: a convoy). Calls of
+// one sender keep their order: a sender waits for its call's reply before
+// it sends anything else.
+func (t *Transport) combineCalls() {
+	for t.callq.Load() != nil && t.combining.CompareAndSwap(false, true) {
+		for {
+			list := t.callq.Swap(nil)
+			if list == nil {
+				break
+			}
+			var fifo *callReq // the stack, in the order pushed
+			for list != nil {
+				next := list.next
+				list.next = fifo
+				fifo, list = list, next
+			}
+			t.sendCalls(fifo)
+		}
+		t.combining.Store(false)
+	}
+}
+
+// sendCalls steps the core for a batch of calls, then sends them: at once
+// when the connection has room, else from a goroutine of its own, so that
+// a slow link does not hold back calls to others.
+func (t *Transport) sendCalls(list *callReq) {
+	acts := t.combActs[:0]
+	t.mu.Lock()
+	for cr := list; cr != nil; cr = cr.next {
+		acts = t.core.outCall(acts, cr.px.addr, cr.sender, cr.from, t.logical(cr.from.Deadline()))
+	}
+	t.mu.Unlock()
+	i := 0
+	for cr := list; cr != nil; i++ {
+		next := cr.next
+		a := &acts[i]
+		if a.kind == actFailCall {
+			genserver.Reply(cr.from, nil, a.err)
+			t.bufs.Put(cr.eb)
+		} else {
+			r := a.handle.(*route)
+			env := a.env
+			env.Deadline = cr.from.Deadline().UnixNano()
+			env.Payload = cr.eb.b
+			err := netconn.ErrQueueFull
+			select {
+			case <-r.burstDone:
+				err = r.conn.TrySend(&env)
+			default: // a message from one of our engines waits for its learn
+				if env.Src == t.router {
+					err = r.conn.TrySend(&env)
+				}
+			}
+			if errors.Is(err, netconn.ErrQueueFull) {
+				t.sendCallWaiting(r, env, cr.eb)
+			} else {
+				t.callSent(err, env.Ref)
+				t.bufs.Put(cr.eb)
+			}
+		}
+		*cr = callReq{}
+		t.callReqs.Put(cr)
+		cr = next
+	}
+	clear(acts)
+	t.combActs = acts[:0]
+}
+
+// sendCallWaiting sends a call that must wait (for room in the queue, or
+// for the burst that announces its sender) from a goroutine of its own.
+// (Apart from sendCalls, so that env escapes to the heap only here.)
+func (t *Transport) sendCallWaiting(r *route, env wire.Envelope, eb *encBuf) {
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		t.callSent(r.send(t.ctx, &env), env.Ref)
+		t.bufs.Put(eb)
+	}()
+}
+
+// callSent fails the call ref at once when its send failed.
+func (t *Transport) callSent(err error, ref uint64) {
+	if err == nil {
+		return
+	}
+	if isTooLarge(err) {
+		t.count(dropTooLarge)
+	} else {
+		err = ErrNoConnection
+	}
+	t.mu.Lock()
+	acts := t.core.sendFailed(nil, ref, err)
+	t.mu.Unlock()
+	t.exec(acts)
 }
 
 // forward sends a cast or info message to the foreign engine and returns

@@ -54,6 +54,13 @@ type Transport struct {
 
 	bufs sync.Pool // *encBuf: the proxies' encoding buffers
 
+	// Outgoing calls waiting for the combiner (see combineCalls): callers
+	// never queue on mu, which with thousands of them would convoy.
+	callq     atomic.Pointer[callReq]
+	combining atomic.Bool
+	callReqs  sync.Pool // *callReq
+	combActs  []action  // the combiner's; only it touches them
+
 	proofMu sync.Mutex
 	proofs  map[keyholder.Address]cachedProof // engine proofs verified
 
