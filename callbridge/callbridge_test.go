@@ -84,7 +84,7 @@ func TestPendingResolve(t *testing.T) {
 	}
 }
 
-func TestPendingCloseFailsCallsAtOnce(t *testing.T) {
+func TestPendingFailAllFailsCallsAtOnce(t *testing.T) {
 	sys, pid, px := newProxy(t)
 	errs := make(chan error, 3)
 	for i := 0; i < 3; i++ {
@@ -93,8 +93,8 @@ func TestPendingCloseFailsCallsAtOnce(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		<-px.sent
 	}
-	if n := px.pending.Close(nil); n != 3 {
-		t.Fatalf("Close failed %d calls, want 3", n)
+	if n := px.pending.FailAll(nil); n != 3 {
+		t.Fatalf("FailAll failed %d calls, want 3", n)
 	}
 	for i := 0; i < 3; i++ {
 		if err := <-errs; !errors.Is(err, callbridge.ErrNoConnection) {
@@ -171,9 +171,14 @@ func TestIncomingCloseCancelsWaitingCallers(t *testing.T) {
 	got := make(chan error, 1)
 	in.Start(callbridge.Call{Dest: genserver.Name("engine"), Req: "defer"}, func(_ any, err error) { got <- err })
 	<-d.froms
-	in.Close()
+	if err := in.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if err := <-got; callbridge.EncodeError(err).Code != callbridge.CodeCanceled {
 		t.Fatalf("err = %v", err)
+	}
+	if err := in.Close(); err != nil { // a second Close is harmless
+		t.Fatal(err)
 	}
 }
 

@@ -85,8 +85,10 @@ func (in *Incoming) StartCancelable(c Call, reply func(v any, err error)) (cance
 
 // Close cancels the dummy callers still waiting (their callers get
 // context.Canceled replies, if the route is still there to carry them) and
-// waits for all of them to finish.
-func (in *Incoming) Close() {
+// waits for all of them to finish. It is safe to call more than once and
+// always returns nil.
+func (in *Incoming) Close() error {
 	in.cancel()
 	in.wg.Wait()
+	return nil
 }

@@ -83,9 +83,10 @@ func (t *Pending) Fail(ref uint64, err error) {
 	}
 }
 
-// Close fails every pending call with err (ErrNoConnection when nil), and
-// makes later Adds fail with it. It returns how many calls it failed.
-func (t *Pending) Close(err error) int {
+// FailAll fails every pending call with err (ErrNoConnection when nil), and
+// makes later Adds fail with it: what a route's loss does to the calls on
+// it. It returns how many calls it failed.
+func (t *Pending) FailAll(err error) int {
 	if err == nil {
 		err = ErrNoConnection
 	}

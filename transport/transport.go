@@ -174,7 +174,7 @@ func (t *Transport) ServeReady(ctx context.Context, ready func()) error {
 	t.cancel()
 	<-tickDone
 	t.wg.Wait() // listeners and dialers: every connection is down now
-	t.incoming.Close()
+	_ = t.incoming.Close()
 	if t.tracer != nil {
 		t.endClients(ErrNotRunning)
 	}
