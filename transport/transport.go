@@ -35,6 +35,7 @@ type Transport struct {
 	watcher  genserver.PID
 
 	running atomic.Bool
+	stopMu  sync.Mutex
 	stop    func() error    // set by Start
 	ctx     context.Context // ends when the transport stops
 	cancel  context.CancelFunc
@@ -216,7 +217,14 @@ func (t *Transport) Start() error {
 	go func() { done <- t.ServeReady(ctx, func() { close(ready) }) }()
 	select {
 	case <-ready:
-		t.stop = func() error { cancel(); return <-done }
+		var once sync.Once
+		t.stopMu.Lock()
+		t.stop = func() (err error) {
+			// The first Close gets Serve's result; every Close waits.
+			once.Do(func() { cancel(); err = <-done })
+			return err
+		}
+		t.stopMu.Unlock()
 		return nil
 	case err := <-done:
 		cancel()
@@ -224,13 +232,17 @@ func (t *Transport) Start() error {
 	}
 }
 
-// Close stops a transport started with Start and waits for it.
+// Close stops a transport started with Start and waits for it. It is safe
+// to call more than once and from several goroutines: each call returns
+// once the transport has stopped; the first returns Serve's error, the
+// others nil.
 func (t *Transport) Close() error {
-	if t.stop == nil {
+	t.stopMu.Lock()
+	stop := t.stop
+	t.stopMu.Unlock()
+	if stop == nil {
 		return nil
 	}
-	stop := t.stop
-	t.stop = nil
 	return stop()
 }
 

@@ -115,3 +115,37 @@ func TestVerifyWrapsNetconnError(t *testing.T) {
 		t.Fatalf("Verify = %v; want both ErrBadConfigs", err)
 	}
 }
+
+// Close is safe from several goroutines at once and after the first: each
+// returns once the transport has stopped.
+func TestCloseConcurrentAndTwice(t *testing.T) {
+	sys := genserver.NewSystem(genserver.Config{Name: "close"})
+	defer sys.Stop(context.Background())
+	kh, err := keyholder.New(keyholder.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := payload.NewRegistry(payload.Limits{})
+	tr, err := transport.New(transport.Config{System: sys, Keyholder: kh, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- tr.Close() }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tr.Listen(context.Background(), "tcp://127.0.0.1:0", netconn.AcceptAny); !errors.Is(err, transport.ErrNotRunning) {
+		t.Fatalf("Listen after Close: %v, want ErrNotRunning", err)
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
