@@ -2,7 +2,8 @@
 // network link between two nodes in the demo and in fault tests. Every
 // connection accepted is piped to a fresh connection to the target; Cut
 // closes all of them at once, as a pulled cable would, while the relay keeps
-// accepting (so a redialling node comes back through it).
+// accepting (so a redialling node comes back through it). Unplug also
+// refuses new connections until Plug, as a cable left out would.
 package relay
 
 import (
@@ -18,9 +19,10 @@ type Relay struct {
 	target  string
 	wg      sync.WaitGroup
 
-	mu     sync.Mutex
-	conns  []net.Conn
-	closed bool
+	mu        sync.Mutex
+	conns     []net.Conn
+	closed    bool
+	unplugged bool
 }
 
 // New listens on network/address (a loopback TCP address or a Unix socket
@@ -46,17 +48,28 @@ func (r *Relay) accept() {
 		if err != nil {
 			return
 		}
+		r.mu.Lock()
+		unplugged := r.unplugged
+		r.mu.Unlock()
+		if unplugged { // the cable is out: the dialler sees its connection fail
+			in.Close()
+			continue
+		}
 		out, err := net.Dial(r.network, r.target)
 		if err != nil {
 			in.Close()
 			continue
 		}
 		r.mu.Lock()
-		if r.closed { // accepted as Close ran: Close's Cut did not see it
+		if r.closed || r.unplugged { // closed or unplugged while we dialled: Cut did not see these
+			closed := r.closed
 			r.mu.Unlock()
 			in.Close()
 			out.Close()
-			return
+			if closed {
+				return
+			}
+			continue
 		}
 		r.conns = append(r.conns, in, out)
 		r.wg.Add(2)
@@ -82,6 +95,22 @@ func (r *Relay) Cut() {
 	for _, c := range conns {
 		c.Close()
 	}
+}
+
+// Unplug cuts every connection and refuses new ones until Plug: the
+// dialler's connections fail at once, as with a cable left out.
+func (r *Relay) Unplug() {
+	r.mu.Lock()
+	r.unplugged = true
+	r.mu.Unlock()
+	r.Cut()
+}
+
+// Plug accepts and relays new connections again after Unplug.
+func (r *Relay) Plug() {
+	r.mu.Lock()
+	r.unplugged = false
+	r.mu.Unlock()
 }
 
 // Close stops accepting, cuts every connection and waits for the relay's

@@ -75,3 +75,38 @@ func TestRelayAndCut(t *testing.T) {
 		})
 	}
 }
+
+// An unplugged relay refuses new connections (the dialler's connection is
+// closed at once) until it is plugged back.
+func TestUnplugAndPlug(t *testing.T) {
+	srv := echoServer(t, "tcp", "127.0.0.1:0")
+	r, err := relay.New("tcp", "127.0.0.1:0", "tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ping := func() error {
+		c, err := net.Dial("tcp", r.Addr().String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		fmt.Fprintln(c, "ping")
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err == nil && line != "ping\n" {
+			err = fmt.Errorf("echoed %q", line)
+		}
+		return err
+	}
+	if err := ping(); err != nil {
+		t.Fatal(err)
+	}
+	r.Unplug()
+	if err := ping(); err == nil {
+		t.Fatal("an unplugged relay relayed")
+	}
+	r.Plug()
+	if err := ping(); err != nil {
+		t.Fatalf("after Plug: %v", err)
+	}
+}
