@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -198,17 +199,79 @@ func (r *Registry) Limits() Limits { return r.limits }
 // pointer to a registered non-pointer type and encodes what it points to.
 func Register[T any](r *Registry, name string) error {
 	typ := reflect.TypeFor[T]()
-	return r.add(&regType{
-		name: name,
-		typ:  typ,
-		decode: func(dm cbor.DecMode, b []byte) (any, error) {
-			var v T
-			if err := dm.Unmarshal(b, &v); err != nil {
+	decode := func(dm cbor.DecMode, b []byte) (any, error) {
+		var v T
+		if err := dm.Unmarshal(b, &v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+	if word, ok := indirectTypeWord[T](); ok {
+		decode = func(dm cbor.DecMode, b []byte) (any, error) {
+			p := new(T)
+			if err := dm.Unmarshal(b, p); err != nil {
 				return nil, err
 			}
-			return v, nil
-		},
-	})
+			return boxIndirect(word, unsafe.Pointer(p)), nil
+		}
+	}
+	return r.add(&regType{name: name, typ: typ, decode: decode})
+}
+
+// eface is the layout of an interface value of type any: the type word and
+// the data word.
+type eface struct {
+	typ  unsafe.Pointer
+	data unsafe.Pointer
+}
+
+// indirectTypeWord reports whether an interface holding a T holds it
+// indirectly, its data word pointing to a T of its own (every type but
+// pointers, maps, channels, funcs and structs or arrays of one of those),
+// and if so returns the type word of such an interface.
+//
+// Returning a decoded value as an interface would normally copy it into a
+// new allocation; for these types the decoder instead builds the interface
+// around the T it decoded into (boxIndirect), which nothing else refers to
+// afterwards, saving one allocation per payload. Two independent checks
+// must agree before that is done: the compiler's rule for pointer-shaped
+// types, and the data word of a boxed zero T, which is nil exactly when the
+// T is held directly (its zero value is a nil pointer) and otherwise points
+// to a (shared, read-only) zero T.
+func indirectTypeWord[T any]() (unsafe.Pointer, bool) {
+	if pointerShaped(reflect.TypeFor[T]()) {
+		return nil, false
+	}
+	var zero T
+	x := any(zero)
+	e := (*eface)(unsafe.Pointer(&x))
+	if e.typ == nil || e.data == nil {
+		return nil, false
+	}
+	return e.typ, true
+}
+
+// pointerShaped is the compiler's rule for the types an interface holds
+// directly, in its data word.
+func pointerShaped(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Chan, reflect.Map, reflect.Func, reflect.UnsafePointer:
+		return true
+	case reflect.Array:
+		return t.Len() == 1 && pointerShaped(t.Elem())
+	case reflect.Struct:
+		return t.NumField() == 1 && pointerShaped(t.Field(0).Type)
+	}
+	return false
+}
+
+// boxIndirect returns the interface with type word word (from
+// indirectTypeWord) holding the value p points to, without copying it: p
+// must point to a heap value of that type that nothing writes to afterwards.
+func boxIndirect(word, p unsafe.Pointer) any {
+	var x any
+	*(*eface)(unsafe.Pointer(&x)) = eface{typ: word, data: p}
+	return x
 }
 
 func (r *Registry) add(rt *regType) error {
@@ -282,12 +345,23 @@ func (r *Registry) AppendMarshal(dst []byte, v any) ([]byte, error) {
 	if rt.typ == nil { // nil
 		return append(dst, 0xf6), nil
 	}
-	buf := bytes.NewBuffer(dst)
-	if err := r.enc.MarshalToBuffer(v, buf); err != nil {
+	// The encoder writes to a bytes.Buffer; one from a pool, pointed at dst,
+	// saves allocating a new one per payload. The buffer lets go of the
+	// slice before it goes back to the pool.
+	buf := bufPool.Get().(*bytes.Buffer)
+	*buf = *bytes.NewBuffer(dst)
+	err = r.enc.MarshalToBuffer(v, buf)
+	dst = buf.Bytes()
+	*buf = bytes.Buffer{}
+	bufPool.Put(buf)
+	if err != nil {
 		return dst[:start], fmt.Errorf("payload: encoding %q: %w", rt.name, err)
 	}
-	return buf.Bytes(), nil
+	return dst, nil
 }
+
+// bufPool holds empty bytes.Buffers for AppendMarshal.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (r *Registry) lookupValue(v any) (*regType, any, error) {
 	t := r.tab.Load()
