@@ -154,3 +154,47 @@ func BenchmarkProcesses(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/process")
 }
+
+// BenchmarkChanRoundTrip is the baseline for BenchmarkCall: a ping-pong over
+// two unbuffered channels between two goroutines, 128-byte payload by
+// pointer, as enginekit bench's limit.chan_rtt_us.
+func BenchmarkChanRoundTrip(b *testing.B) {
+	ping, pong := make(chan *[128]byte), make(chan *[128]byte)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m := range ping {
+			pong <- m
+		}
+	}()
+	defer func() { close(ping); <-done }()
+	msg := new([128]byte)
+	for b.Loop() {
+		ping <- msg
+		<-pong
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e3, "µs/call")
+}
+
+// BenchmarkChanStream is the baseline for BenchmarkCast: one goroutine sends
+// b.N messages over a channel of 1,024 slots, the clock stops when the
+// receiver has taken them all, as enginekit bench's
+// limit.chan_stream_msgs_per_s.
+func BenchmarkChanStream(b *testing.B) {
+	c := make(chan *[128]byte, 1024)
+	done := make(chan struct{})
+	msg := new([128]byte)
+	n := b.N
+	b.ResetTimer()
+	go func() {
+		defer close(done)
+		for range n {
+			<-c
+		}
+	}()
+	for range n {
+		c <- msg
+	}
+	<-done
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+}

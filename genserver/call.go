@@ -20,7 +20,7 @@ type From struct {
 	token    uint64
 	caller   PID
 	addr     string
-	deadline int64 // unix nanoseconds
+	deadline int64 // unix nanoseconds; 0: DefaultCallTimeout, fixed lazily (replySlot.lazy)
 	ctx      context.Context
 }
 
@@ -36,6 +36,9 @@ func (f From) Address() string { return f.addr }
 func (f From) Deadline() time.Time {
 	if f.slot != nil && f.slot.far != nil {
 		return f.slot.far.deadline
+	}
+	if f.deadline == 0 && f.slot != nil {
+		return time.Unix(0, f.slot.lazyDeadline(f.token))
 	}
 	return time.Unix(0, f.deadline)
 }
@@ -105,7 +108,43 @@ type replySlot struct {
 	done  chan struct{} // capacity 1: Reply never blocks
 	val   any
 	err   error
+	// timer bounds a call without a ctx deadline (DefaultCallTimeout). It
+	// is armed only when the caller parks, so a call answered while the
+	// caller yields pays no timer; armed says it must be stopped.
 	timer *time.Timer
+	armed bool
+	// lazy is the deadline (unix nanoseconds) of a call without a ctx
+	// deadline, 0 until the caller parks or the callee asks From.Deadline,
+	// whichever comes first: DefaultCallTimeout from then. A call answered
+	// before either reads no clock (the clock is a sizeable share of a
+	// local round trip on some machines).
+	lazy atomic.Int64
+}
+
+// lazyDeadline fixes, or returns, the deadline of the call holding token.
+// A From whose call is over gets the time of asking (or the deadline
+// fixed before): its caller no longer waits.
+func (s *replySlot) lazyDeadline(token uint64) int64 {
+	if d := s.lazy.Load(); d != 0 && s.state.Load() == token {
+		return d
+	}
+	if s.state.Load() != token {
+		return time.Now().UnixNano()
+	}
+	return s.fixDeadline()
+}
+
+// fixDeadline fixes the lazy deadline, unless fixed already, and returns it;
+// only for the caller, while its call holds the slot.
+func (s *replySlot) fixDeadline() int64 {
+	if d := s.lazy.Load(); d != 0 {
+		return d
+	}
+	d := time.Now().Add(DefaultCallTimeout).UnixNano()
+	if !s.lazy.CompareAndSwap(0, d) {
+		d = s.lazy.Load()
+	}
+	return d
 }
 
 func (sys *System) getSlot() (*replySlot, uint64) {
@@ -113,6 +152,7 @@ func (sys *System) getSlot() (*replySlot, uint64) {
 	// Tokens are unique across the System's slots, so no From can ever
 	// match a call other than its own.
 	t := sys.tokens.Add(2)
+	s.lazy.Store(0)
 	s.state.Store(t)
 	return s, t
 }
@@ -190,19 +230,16 @@ func (s *System) request(ctx context.Context, self *Process, caller PID, addr st
 	}
 	slot, token := s.getSlot()
 	deadline, hasDeadline := ctx.Deadline()
-	var timeout <-chan time.Time
-	if !hasDeadline {
-		deadline = time.Now().Add(DefaultCallTimeout)
-		if slot.timer == nil {
-			slot.timer = time.NewTimer(DefaultCallTimeout)
-		} else {
-			slot.timer.Reset(DefaultCallTimeout)
-		}
-		timeout = slot.timer.C
+	from := From{slot: slot, token: token, caller: caller, addr: addr, ctx: ctx}
+	if hasDeadline {
+		from.deadline = deadline.UnixNano()
 	}
-	from := From{slot: slot, token: token, caller: caller, addr: addr, deadline: deadline.UnixNano(), ctx: ctx}
 	queue := true
 	if target.fwd != nil && kind == kCall {
+		if !hasDeadline {
+			// The stand-in reads the deadline at once: fix it now.
+			from.deadline = slot.fixDeadline()
+		}
 		var err error
 		if queue, err = target.forward(Forwarded{Kind: ForwardCall, Sender: caller, From: from, Msg: req}); err != nil {
 			slot.abandon(token)
@@ -226,6 +263,14 @@ func (s *System) request(ctx context.Context, self *Process, caller PID, addr st
 			return slot.result()
 		default:
 		}
+	}
+	var timeout <-chan time.Time
+	if !hasDeadline {
+		d := from.deadline
+		if d == 0 {
+			d = slot.fixDeadline()
+		}
+		timeout = slot.arm(time.Until(time.Unix(0, d)))
 	}
 	select {
 	case <-slot.done:
@@ -263,8 +308,20 @@ func (s *replySlot) release() {
 	s.pool.Put(s)
 }
 
+// arm starts the slot's timer for d and returns its channel.
+func (s *replySlot) arm(d time.Duration) <-chan time.Time {
+	if s.timer == nil {
+		s.timer = time.NewTimer(d)
+	} else {
+		s.timer.Reset(d)
+	}
+	s.armed = true
+	return s.timer.C
+}
+
 func (s *replySlot) stopTimer() {
-	if s.timer != nil {
+	if s.armed {
 		s.timer.Stop()
+		s.armed = false
 	}
 }

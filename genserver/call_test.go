@@ -122,6 +122,42 @@ func TestCallDefaultTimeout(t *testing.T) {
 	})
 }
 
+// A call without a ctx deadline fixes its deadline lazily (when the caller
+// parks or the callee asks, whichever is first): both sides see the same
+// deadline, DefaultCallTimeout after the call, and the caller stops waiting
+// exactly then, whoever asked first.
+func TestCallDefaultDeadlineSeenByCallee(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := genserver.NewSystem(genserver.Config{})
+		defer sys.Stop(context.Background())
+		seen := make(chan time.Time, 1)
+		held := make(chan genserver.From, 1)
+		pid := spawn(t, sys, &fn{call: func(_ *genserver.Process, from genserver.From, req any) (any, error) {
+			if req == "ask" {
+				seen <- from.Deadline() // before the caller has parked, or after: same answer
+			}
+			held <- from
+			return genserver.NoReply, nil
+		}})
+		for _, req := range []string{"ask", "hold"} {
+			start := time.Now()
+			_, err := sys.Call(context.Background(), pid, req)
+			if !errors.Is(err, genserver.ErrTimeout) || time.Since(start) != genserver.DefaultCallTimeout {
+				t.Fatalf("%s: err = %v after %v", req, err, time.Since(start))
+			}
+			from := <-held
+			if req == "ask" {
+				if d := <-seen; !d.Equal(start.Add(genserver.DefaultCallTimeout)) {
+					t.Fatalf("callee saw deadline %v, want %v", d, start.Add(genserver.DefaultCallTimeout))
+				}
+			}
+			if from.Pending() || from.Deadline().After(time.Now()) {
+				t.Fatalf("%s: From of a timed-out call: pending %v, deadline %v after now %v", req, from.Pending(), from.Deadline(), time.Now())
+			}
+		}
+	})
+}
+
 // A reply that arrives after the caller gave up goes nowhere: Reply reports
 // false, and the next call through a recycled slot gets its own reply.
 func TestLateReplyIsDropped(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/enginekit/enginekit/genserver"
@@ -309,4 +310,37 @@ func TestFromCrossesThroughCodec(t *testing.T) {
 	if v := recv(t, replies); v != "from the other side" {
 		t.Fatalf("caller got %v", v)
 	}
+}
+
+// A forwarded call hands the stand-in the caller's deadline at once: the
+// ctx's, or DefaultCallTimeout from the call without one.
+func TestForwardedCallDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := genserver.NewSystem(genserver.Config{})
+		defer sys.Stop(context.Background())
+		s := &stand{errs: map[genserver.ForwardKind]error{}}
+		pid, err := sys.Spawn(func() genserver.Server { return s })
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		want, _ := ctx.Deadline()
+		if _, err := sys.Call(ctx, pid, "with deadline"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sys.Call(context.Background(), pid, "without"); err != nil {
+			t.Fatal(err)
+		}
+		got := s.taken()
+		if len(got) != 2 {
+			t.Fatalf("forwarded %d calls, want 2", len(got))
+		}
+		if d := got[0].From.Deadline(); !d.Equal(want) {
+			t.Fatalf("ctx deadline: stand-in saw %v, want %v", d, want)
+		}
+		if d, w := got[1].From.Deadline(), time.Now().Add(genserver.DefaultCallTimeout); !d.Equal(w) {
+			t.Fatalf("no deadline: stand-in saw %v, want %v", d, w)
+		}
+	})
 }
