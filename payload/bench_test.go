@@ -28,3 +28,16 @@ func BenchmarkUnmarshal(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUnmarshalBytes decodes a 128-byte []byte, the payload of the
+// cross-node call benchmarks.
+func BenchmarkUnmarshalBytes(b *testing.B) {
+	r := newRegistry(b, payload.Limits{})
+	p, _ := r.Marshal(make([]byte, 128))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Unmarshal(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

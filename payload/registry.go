@@ -215,7 +215,153 @@ func Register[T any](r *Registry, name string) error {
 			return boxIndirect(word, unsafe.Pointer(p)), nil
 		}
 	}
+	if typ == reflect.TypeFor[[]byte]() {
+		decode = decodeBytes(decode)
+	}
 	return r.add(&regType{name: name, typ: typ, decode: decode})
+}
+
+// decodeBytes returns a decoder for []byte values that decodes a short byte
+// string in its shortest form, the common case, with one allocation instead
+// of two (the slice and its bytes come in one piece, see newBytes), and
+// hands every other input to slow, the CBOR decoder, so what is accepted,
+// what is returned and every error stay those of the CBOR decoder.
+func decodeBytes(slow func(cbor.DecMode, []byte) (any, error)) func(cbor.DecMode, []byte) (any, error) {
+	word, ok := indirectTypeWord[[]byte]()
+	if !ok {
+		return slow
+	}
+	return func(dm cbor.DecMode, b []byte) (any, error) {
+		var n, off int
+		switch {
+		case len(b) < 1:
+		case b[0] > 0x40 && b[0] < 0x58: // byte string of 1 to 23 bytes
+			n, off = int(b[0]&0x1f), 1
+		case b[0] == 0x58 && len(b) >= 2 && b[1] >= 24:
+			n, off = int(b[1]), 2
+		case b[0] == 0x59 && len(b) >= 3 && b[1] != 0: // 256 or more
+			n, off = int(b[1])<<8|int(b[2]), 3
+		}
+		if n == 0 || n > maxPackedBytes || off+n != len(b) {
+			return slow(dm, b)
+		}
+		p := newBytes(n)
+		copy(*p, b[off:])
+		return boxIndirect(word, unsafe.Pointer(p)), nil
+	}
+}
+
+// maxPackedBytes is the longest []byte that newBytes allocates in one piece.
+const maxPackedBytes = 1000
+
+// newBytes returns a pointer to a []byte of length and capacity n, 0 < n <=
+// maxPackedBytes, whose bytes are in the same allocation as the slice: a
+// struct holding the slice and an array of the bytes, sized to fill one of
+// the allocator's size classes (so it takes about the memory a separate
+// slice and bytes would, within a quarter). The pointer is to the slice
+// field, which is properly typed, and the slice points into the struct, so
+// the garbage collector keeps it all for as long as either is reachable.
+func newBytes(n int) *[]byte {
+	switch {
+	case n <= 8:
+		b := new(struct {
+			s []byte
+			a [8]byte
+		})
+		b.s = b.a[:n:n]
+		return &b.s
+	case n <= 24:
+		b := new(struct {
+			s []byte
+			a [24]byte
+		})
+		b.s = b.a[:n:n]
+		return &b.s
+	case n <= 40:
+		b := new(struct {
+			s []byte
+			a [40]byte
+		})
+		b.s = b.a[:n:n]
+		return &b.s
+	case n <= 72:
+		b := new(struct {
+			s []byte
+			a [72]byte
+		})
+		b.s = b.a[:n:n]
+		return &b.s
+	case n <= 104:
+		b := new(struct {
+			s []byte
+			a [104]byte
+		})
+		b.s = b.a[:n:n]
+		return &b.s
+	case n <= 136:
+		b := new(struct {
+			s []byte
+			a [136]byte
+		})
+		b.s = b.a[:n:n]
+		return &b.s
+	case n <= 168:
+		b := new(struct {
+			s []byte
+			a [168]byte
+		})
+		b.s = b.a[:n:n]
+		return &b.s
+	case n <= 232:
+		b := new(struct {
+			s []byte
+			a [232]byte
+		})
+		b.s = b.a[:n:n]
+		return &b.s
+	case n <= 296:
+		b := new(struct {
+			s []byte
+			a [296]byte
+		})
+		b.s = b.a[:n:n]
+		return &b.s
+	case n <= 360:
+		b := new(struct {
+			s []byte
+			a [360]byte
+		})
+		b.s = b.a[:n:n]
+		return &b.s
+	case n <= 488:
+		b := new(struct {
+			s []byte
+			a [488]byte
+		})
+		b.s = b.a[:n:n]
+		return &b.s
+	case n <= 616:
+		b := new(struct {
+			s []byte
+			a [616]byte
+		})
+		b.s = b.a[:n:n]
+		return &b.s
+	case n <= 744:
+		b := new(struct {
+			s []byte
+			a [744]byte
+		})
+		b.s = b.a[:n:n]
+		return &b.s
+	default:
+		b := new(struct {
+			s []byte
+			a [maxPackedBytes]byte
+		})
+		b.s = b.a[:n:n]
+		return &b.s
+	}
 }
 
 // eface is the layout of an interface value of type any: the type word and

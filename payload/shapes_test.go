@@ -1,11 +1,14 @@
 package payload_test
 
 import (
+	"bytes"
+	"errors"
 	"reflect"
 	"runtime"
 	"testing"
 
 	"github.com/enginekit/enginekit/payload"
+	"github.com/fxamacker/cbor/v2"
 )
 
 type (
@@ -106,5 +109,88 @@ func TestAllocs(t *testing.T) {
 		_, err = r.Unmarshal(buf)
 	}); n != 1 || err != nil {
 		t.Fatalf("Unmarshal: %v allocations, err %v", n, err)
+	}
+	for _, size := range []int{1, 128, 1000} {
+		buf, err = r.AppendMarshal(buf[:0], make([]byte, size))
+		if n := testing.AllocsPerRun(100, func() {
+			_, err = r.Unmarshal(buf)
+		}); n != 1 || err != nil {
+			t.Fatalf("Unmarshal of %d bytes: %v allocations, err %v", size, n, err)
+		}
+	}
+}
+
+// Byte strings decode to the same []byte as the CBOR decoder gives, or fail
+// as it does, whatever their length and head; short ones in their shortest
+// form take the decoder's fast path, the others the CBOR decoder.
+func TestUnmarshalBytes(t *testing.T) {
+	r := newRegistry(t, payload.Limits{})
+	head := []byte{0x82, 0x65, 'b', 'y', 't', 'e', 's'}
+	check := func(value []byte) {
+		t.Helper()
+		in := append(append([]byte(nil), head...), value...)
+		got, err := r.Unmarshal(in)
+		var want []byte
+		werr := cbor.Unmarshal(value, &want)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("% x: error %v, the CBOR decoder's %v", value, err, werr)
+		}
+		if err != nil {
+			if !errors.Is(err, payload.ErrMalformedPayload) {
+				t.Fatalf("% x: %v is not ErrMalformedPayload", value, err)
+			}
+			return
+		}
+		g, ok := got.([]byte)
+		if !ok || !bytes.Equal(g, want) || (g == nil) != (want == nil) || cap(g) != cap(want) {
+			t.Fatalf("% x: got %T %v (cap %d), want %v (cap %d)", value, got, got, cap(g), want, cap(want))
+		}
+		for i := range in { // the value is a copy, not a view of the input
+			in[i] = 0xff
+		}
+		if len(g) > 0 && !bytes.Equal(g, want) {
+			t.Fatalf("% x: the decoded value changed with the input", value)
+		}
+	}
+	var kept []any
+	for n := range 1100 {
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = byte(i*7 + n)
+		}
+		shortest, err := cbor.Marshal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(shortest)
+		check(shortest[:len(shortest)-1])                        // truncated
+		check(append(shortest[:len(shortest):len(shortest)], 0)) // trailing byte
+		long := append([]byte{0x5a, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, data...)
+		check(long) // a longer head than needed
+		if n < 256 {
+			check(append([]byte{0x59, 0, byte(n)}, data...))
+		}
+		if n < 24 {
+			check(append([]byte{0x58, byte(n)}, data...))
+		}
+		if v, err := r.Unmarshal(append(append([]byte(nil), head...), shortest...)); err == nil {
+			kept = append(kept, v)
+		}
+	}
+	check([]byte{0xf6})                   // null
+	check([]byte{0x83, 0x01, 0x02, 0x03}) // an array of small integers
+	check([]byte{0x61, 'x'})              // a text string
+	check(nil)
+	runtime.GC()
+	for n, v := range kept {
+		g := v.([]byte)
+		if len(g) != n || cap(g) != n {
+			t.Fatalf("after GC: length %d cap %d, want %d", len(g), cap(g), n)
+		}
+		for i := range g {
+			if g[i] != byte(i*7+n) {
+				t.Fatalf("after GC: byte %d of %d is %d", i, n, g[i])
+			}
+		}
 	}
 }
