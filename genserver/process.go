@@ -77,6 +77,10 @@ type Process struct {
 	idleGen  uint64
 	limit    int
 	overflow Overflow
+	// run is p.activate, made on the first activation and kept: a go
+	// statement with an argument allocates its closure each time, and a
+	// call activates the callee once per call. Guarded by mu.
+	run func()
 
 	sigPending atomic.Bool
 	reason     error // set before done is closed
@@ -209,7 +213,10 @@ func (p *Process) signal(s signal) bool {
 func (p *Process) activateLocked() {
 	if !p.running {
 		p.running = true
-		go activate(p) // not p.activate: a method value would allocate
+		if p.run == nil {
+			p.run = p.activate
+		}
+		go p.run()
 	}
 }
 
