@@ -124,7 +124,7 @@ func (p *Process) snapshot(now time.Time) (ProcessInfo, bool) {
 	switch {
 	case p.exiting:
 		info.Status = Exiting
-	case p.running:
+	case p.running && !p.lingering:
 		info.Status = Running
 		if p.seen.valid && p.seen.handled == handled {
 			info.InCallback = now.Sub(p.seen.at)

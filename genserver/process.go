@@ -2,6 +2,7 @@ package genserver
 
 import (
 	"errors"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -81,6 +82,9 @@ type Process struct {
 	// statement with an argument allocates its closure each time, and a
 	// call activates the callee once per call. Guarded by mu.
 	run func()
+	// lingering: the activation has found the mailbox empty and yields
+	// once before ending (see activate); introspection shows it idle.
+	lingering bool
 
 	sigPending atomic.Bool
 	reason     error // set before done is closed
@@ -225,6 +229,7 @@ func activate(p *Process) { p.activate() }
 // activate runs the process until its mailbox is empty or it exits.
 func (p *Process) activate() {
 	defer p.recoverCrash()
+	lingered := false
 	for {
 		if p.sigPending.Load() && p.handleSignals() {
 			return
@@ -241,13 +246,25 @@ func (p *Process) activate() {
 				p.mu.Unlock()
 				continue
 			}
-			p.running = false
+			if !lingered {
+				// Linger once before going idle: a caller that has just
+				// got its reply usually calls again at once, and finds us
+				// still running instead of paying for a new goroutine
+				// (and this one's end). Introspection shows us idle.
+				lingered = true
+				p.lingering = true
+				p.mu.Unlock()
+				runtime.Gosched()
+				continue
+			}
+			p.running, p.lingering = false, false
 			if p.idle > 0 {
 				p.armIdleLocked()
 			}
 			p.mu.Unlock()
 			return
 		}
+		lingered, p.lingering = false, false
 		n := p.q.n
 		batch := p.q.take()
 		p.taken += uint64(n)
