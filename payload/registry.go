@@ -177,6 +177,9 @@ func NewRegistry(l Limits) (*Registry, error) {
 const nilName = "nil"
 
 func decodeNil(dm cbor.DecMode, b []byte) (any, error) {
+	if len(b) == 1 && b[0] == 0xf6 { // null, the encoding Marshal makes
+		return nil, nil
+	}
 	var v any
 	if err := dm.Unmarshal(b, &v); err != nil {
 		return nil, err

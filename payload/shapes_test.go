@@ -110,6 +110,12 @@ func TestAllocs(t *testing.T) {
 	}); n != 1 || err != nil {
 		t.Fatalf("Unmarshal: %v allocations, err %v", n, err)
 	}
+	buf, err = r.AppendMarshal(buf[:0], nil)
+	if n := testing.AllocsPerRun(100, func() {
+		_, err = r.Unmarshal(buf)
+	}); n != 0 || err != nil {
+		t.Fatalf("Unmarshal of nil: %v allocations, err %v", n, err)
+	}
 	for _, size := range []int{1, 128, 1000} {
 		buf, err = r.AppendMarshal(buf[:0], make([]byte, size))
 		if n := testing.AllocsPerRun(100, func() {
@@ -191,6 +197,33 @@ func TestUnmarshalBytes(t *testing.T) {
 			if g[i] != byte(i*7+n) {
 				t.Fatalf("after GC: byte %d of %d is %d", i, n, g[i])
 			}
+		}
+	}
+}
+
+// The value of nil is exactly a CBOR null (or what the CBOR decoder reads
+// as nil); anything after it is malformed.
+func TestUnmarshalNil(t *testing.T) {
+	r := newRegistry(t, payload.Limits{})
+	head := []byte{0x82, 0x63, 'n', 'i', 'l'}
+	for _, c := range []struct {
+		value []byte
+		ok    bool
+	}{
+		{[]byte{0xf6}, true},
+		{[]byte{0xf7}, true}, // undefined decodes to nil too
+		{[]byte{0xf6, 0xf6}, false},
+		{[]byte{0xf6, 0x00}, false},
+		{[]byte{0xf5}, false},
+		{[]byte{}, false},
+		{[]byte{0xf8}, false},
+	} {
+		v, err := r.Unmarshal(append(append([]byte(nil), head...), c.value...))
+		if c.ok && (err != nil || v != nil) {
+			t.Fatalf("% x: %v, %v", c.value, v, err)
+		}
+		if !c.ok && !errors.Is(err, payload.ErrMalformedPayload) {
+			t.Fatalf("% x: %v, %v; want ErrMalformedPayload", c.value, v, err)
 		}
 	}
 }
