@@ -33,25 +33,37 @@ func nodesWorkloads() []workload {
 	}
 }
 
-// learnBurst starts node b with o.learn engines (100,000) and, each round,
-// a fresh node a (which has verified none of their proofs before), and
-// times a's Connect to b until a has learned all of b's engines.
-func learnBurst(ctx context.Context, o benchOpts) (float64, error) {
+// learnPeer starts node b with o.learn idle engines, listening on loopback
+// TCP, and returns it with its endpoint: the peer whose engines the learn
+// figures learn.
+func learnPeer(ctx context.Context, o benchOpts) (*node.Node, string, error) {
 	b, err := newBenchNode(ctx, "b", netconn.Signatures, nil)
 	if err != nil {
-		return 0, err
+		return nil, "", err
 	}
-	defer closeNode(b)
 	for i := range o.learn {
 		if _, _, err := b.Transport().SpawnEngine("e"+strconv.Itoa(i), newIdle); err != nil {
-			return 0, fmt.Errorf("engine %d of %d: %w", i+1, o.learn, err)
+			closeNode(b)
+			return nil, "", fmt.Errorf("engine %d of %d: %w", i+1, o.learn, err)
 		}
 	}
 	bound, err := b.Transport().Listen(ctx, "tcp://127.0.0.1:0", netconn.AcceptAny)
 	if err != nil {
+		closeNode(b)
+		return nil, "", err
+	}
+	return b, transport.Endpoint(bound.Network(), bound.String()), nil
+}
+
+// learnBurst starts node b with o.learn engines (100,000) and, each round,
+// a fresh node a (which has verified none of their proofs before), and
+// times a's Connect to b until a has learned all of b's engines.
+func learnBurst(ctx context.Context, o benchOpts) (float64, error) {
+	b, endpoint, err := learnPeer(ctx, o)
+	if err != nil {
 		return 0, err
 	}
-	endpoint := transport.Endpoint(bound.Network(), bound.String())
+	defer closeNode(b)
 	return o.heavy(ctx, func() (time.Duration, error) {
 		synced := make(chan struct{}, 1)
 		a, err := newBenchNode(ctx, "a", netconn.Signatures, func(peer keyholder.Address) {
@@ -105,21 +117,11 @@ func nonZero(drops map[string]uint64) string {
 // them all again, with the engine proofs it verified before remembered
 // (transport Stats.ProofsVerified does not grow).
 func relearnBurst(ctx context.Context, o benchOpts) (float64, error) {
-	b, err := newBenchNode(ctx, "b", netconn.Signatures, nil)
+	b, endpoint, err := learnPeer(ctx, o)
 	if err != nil {
 		return 0, err
 	}
 	defer closeNode(b)
-	for i := range o.learn {
-		if _, _, err := b.Transport().SpawnEngine("e"+strconv.Itoa(i), newIdle); err != nil {
-			return 0, fmt.Errorf("engine %d of %d: %w", i+1, o.learn, err)
-		}
-	}
-	bound, err := b.Transport().Listen(ctx, "tcp://127.0.0.1:0", netconn.AcceptAny)
-	if err != nil {
-		return 0, err
-	}
-	endpoint := transport.Endpoint(bound.Network(), bound.String())
 	synced := make(chan struct{}, 1)
 	var forgotten atomic.Int64
 	allForgotten := make(chan struct{}, 1)
