@@ -1,12 +1,13 @@
 // Package callbridge makes Call transport-transparent, the two small pieces
 // the design note asks for:
 //
-//   - On the sending side, a call to a foreign engine's proxy gets a call
-//     replier: an entry in the route's Pending table that owns the caller's
-//     From until the reply envelope comes back, the route dies (every call
-//     on it fails at once with ErrNoConnection) or the caller gives up. The
-//     proxy registers the call and returns NoReply, so it never blocks and
-//     serves any number of concurrent calls.
+//   - On the sending side, a call to a foreign engine gets a call replier:
+//     an entry in a table that owns the caller's From until the reply
+//     envelope comes back, the route dies (every call on it fails at once
+//     with ErrNoConnection) or the caller gives up. Package transport keeps
+//     these entries in its synchronous core, next to the routes they
+//     depend on; Pending is the same table as a standalone piece, for a
+//     transport of your own and for this package's tests.
 //   - On the receiving side, an incoming call may get a dummy caller: a
 //     short-lived goroutine (owned by Incoming) that calls the destination
 //     locally with the remote caller's deadline and identity and hands the
