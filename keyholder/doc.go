@@ -24,9 +24,10 @@
 //   - TLSCertificate: a self-signed certificate of the router key for mutual
 //     TLS 1.3; RouterFromCertificate and RouterFromRawCerts read the peer's
 //     router address back out of its certificate.
-//   - NewMACSession: per-engine HMAC-SHA256 keys derived from a TLS
-//     connection's exported keying material, the fast alternative to
-//     signatures, valid on that connection only.
+//   - NewMACSession: per-engine GMAC (AES-256-GCM) keys derived from a TLS
+//     connection's exported keying material and the two routers, the fast
+//     alternative to signatures, valid on that connection in one direction
+//     only.
 //
 // The three uses of the router key are kept apart: Sign refuses messages that
 // begin with the prefix of the keyholder's own statements ("enginekit keyholder
@@ -36,7 +37,7 @@
 //
 // A Keyholder is safe for concurrent use. Signing takes a read lock, so signers
 // never wait for each other, and uses the cached ed25519.PrivateKey, which
-// crypto/ed25519 expands once. MACSession caches ready HMAC states per engine
+// crypto/ed25519 expands once. MACSession caches ready AEADs per engine
 // and does not allocate in steady state.
 //
 // # Keys at rest
@@ -61,7 +62,7 @@
 // drop, and Save and Load zero their plaintext buffers and derived keys. In Go
 // this is best effort: the garbage collector may move or copy memory,
 // crypto/ed25519 keeps an expanded copy of each key it has used until that key
-// is collected, and crypto/hmac and x/crypto keep key-derived state we cannot
+// is collected, and crypto/aes and x/crypto keep key-derived state we cannot
 // reach. The keyholder removes the copies it owns; it does not protect against
 // an attacker who can read the process's memory.
 package keyholder

@@ -59,13 +59,17 @@ func ExampleKeyholder_NewMACSession() {
 	// In netconn: conn.ConnectionState().ExportKeyingMaterial("enginekit mac v1", nil, 32)
 	secret := make([]byte, 32)
 
-	aliceSide, _ := alice.NewMACSession(secret)
-	bobSide, _ := bob.NewMACSession(secret)
+	// Each side names the router at the other end: a key is for one
+	// direction.
+	aliceSide, _ := alice.NewMACSession(secret, bob.Router())
+	bobSide, _ := bob.NewMACSession(secret, alice.Router())
 
+	// The second argument is a number never used twice for one signer on
+	// one session (netconn: the sequence number of the batch).
 	msg := []byte("cast: inc")
-	tag, _ := aliceSide.MAC(counter, nil, msg)
-	fmt.Println(bobSide.Verify(counter, msg, tag))
-	fmt.Println(bobSide.Verify(counter, []byte("cast: dec"), tag))
+	tag, _ := aliceSide.MAC(counter, 1, nil, msg)
+	fmt.Println(bobSide.Verify(counter, 1, msg, tag))
+	fmt.Println(bobSide.Verify(counter, 1, []byte("cast: dec"), tag))
 	// Output:
 	// true
 	// false

@@ -315,7 +315,7 @@ func TestNoKeyMaterialInStrings(t *testing.T) {
 // it is for the race detector.
 func TestConcurrent(t *testing.T) {
 	k := newKH(t)
-	s, err := k.NewMACSession(make([]byte, 32))
+	s, err := k.NewMACSession(make([]byte, 32), Address{1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func TestConcurrent(t *testing.T) {
 				} else if err != nil && !errors.Is(err, ErrNotOurs) {
 					t.Error(err)
 				}
-				if _, err := s.MAC(a, nil, msg); err != nil && !errors.Is(err, ErrNotOurs) {
+				if _, err := s.MAC(a, uint64(g*1000+i), nil, msg); err != nil && !errors.Is(err, ErrNotOurs) {
 					t.Error(err)
 				}
 				if p, err := k.EngineProof(a); err == nil && !VerifyEngineProof(k.Router(), a, p) {

@@ -168,11 +168,11 @@ func testTLSMutualHandshake(t *testing.T, pair connPair) {
 	if !bytes.Equal(cs, ss) {
 		t.Fatal("exported keying material differs")
 	}
-	ma, _ := alice.NewMACSession(cs)
-	mb, _ := bob.NewMACSession(ss)
+	ma, _ := alice.NewMACSession(cs, bob.Router())
+	mb, _ := bob.NewMACSession(ss, alice.Router())
 	e := mustEngine(t, alice, "e")
 	msg := []byte("cast from e")
-	tag, err := ma.MAC(e, nil, msg)
+	tag, err := ma.MAC(e, 1, nil, msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func testTLSMutualHandshake(t *testing.T, pair connPair) {
 	if err := <-written; err != nil {
 		t.Fatal(err)
 	}
-	if !mb.Verify(e, buf[MACSize:], buf[:MACSize]) {
+	if !mb.Verify(e, 1, buf[MACSize:], buf[:MACSize]) {
 		t.Error("MAC over the TLS channel does not verify")
 	}
 }

@@ -21,9 +21,11 @@ const (
 	// it; it costs about 15 µs to sign and 35 µs to verify per batch, which
 	// batching under load spreads over many envelopes.
 	Signatures Auth = iota
-	// MACs: each batch carries an HMAC-SHA256 under a key derived from the
-	// TLS session and the sending engine's address (keyholder.MACSession).
-	// Much cheaper, and meaningful only on that connection.
+	// MACs: each batch carries a 16-byte GMAC (AES-256-GCM) of its body
+	// under a key derived from the TLS session, the direction and the
+	// sending engine's address, with the batch's first seq as nonce
+	// (keyholder.MACSession). Much cheaper, and meaningful only on that
+	// connection.
 	MACs
 )
 

@@ -260,18 +260,27 @@ func TestBadAuthDroppedGoodContinues(t *testing.T) {
 			// Properly authenticated for one of the receiver's own engines
 			// (a leaked key; in MAC mode any peer can compute such a tag):
 			// no peer may speak for them.
-			p.write(p.specBatch(srv.engine, srv.engine, "impersonated", func(msg []byte) []byte {
+			p.write(p.specBatch(srv.engine, srv.engine, "impersonated", false, func(seq uint64, msg []byte) []byte {
 				if auth == MACs {
-					return p.specMAC(srv.engine, msg)
+					return p.specMAC(srv.engine, seq, msg, false)
 				}
 				sig, _ := srv.kh.Sign(srv.engine, msg)
 				return sig
 			}))
+			// Authenticated by the sending engine, but for the other
+			// direction (server to client), as a batch reflected back.
+			p.write(p.specBatch(cli.engine, srv.engine, "wrong way", true, func(seq uint64, msg []byte) []byte {
+				if auth == MACs {
+					return p.specMAC(cli.engine, seq, msg, true)
+				}
+				sig, _ := cli.kh.Sign(cli.engine, msg)
+				return sig
+			}))
 			// The same construction for the peer's own engine works: spec.md
 			// and the keyholder agree.
-			p.write(p.specBatch(cli.engine, srv.engine, "by the spec", func(msg []byte) []byte {
+			p.write(p.specBatch(cli.engine, srv.engine, "by the spec", false, func(seq uint64, msg []byte) []byte {
 				if auth == MACs {
-					return p.specMAC(cli.engine, msg)
+					return p.specMAC(cli.engine, seq, msg, false)
 				}
 				sig, _ := cli.kh.Sign(cli.engine, msg)
 				return sig
@@ -282,7 +291,7 @@ func TestBadAuthDroppedGoodContinues(t *testing.T) {
 			expectPayload(t, srv, "by the spec")
 			expectPayload(t, srv, "good 2")
 			none(t, srv.delivered, "forged delivery")
-			if s := c.Stats(); s.DroppedAuth != 5 || s.EnvelopesIn != 3 {
+			if s := c.Stats(); s.DroppedAuth != 6 || s.EnvelopesIn != 3 {
 				t.Fatalf("stats %+v", s)
 			}
 			none(t, srv.downs, "disconnect")

@@ -57,7 +57,7 @@ func (c *Conn) handshake(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		if c.mac, err = c.cfg.Keyholder.NewMACSession(secret); err != nil {
+		if c.mac, err = c.cfg.Keyholder.NewMACSession(secret, c.peer); err != nil {
 			return err
 		}
 	}

@@ -3,10 +3,12 @@ package netconn
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -361,7 +363,7 @@ func dialRawTLS(t testing.TB, ct connType, l *Listener, n *node, auth Auth) *raw
 			t.Fatal(err)
 		}
 		p.secret = secret
-		if p.mac, err = n.kh.NewMACSession(secret); err != nil {
+		if p.mac, err = n.kh.NewMACSession(secret, peer); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -417,16 +419,17 @@ func (p *rawPeer) batch(src keyholder.Address, dst keyholder.Address, payloads .
 func (p *rawPeer) batchOf(src keyholder.Address, envs []wire.Envelope) []byte {
 	p.t.Helper()
 	ts := p.mode.TagSize()
-	frame := wire.AppendBatch(nil, src, p.seq, envs, ts)
+	seq := p.seq
+	frame := wire.AppendBatch(nil, src, seq, envs, ts)
 	p.seq += uint64(len(envs))
-	router := p.n.router()
-	msg := wire.AppendAuthMessage(nil, p.mode, &router, &p.peer, wire.BatchSigned(frame, ts))
+	signed := wire.BatchSigned(frame, ts)
 	var tag []byte
 	var err error
 	if p.mac != nil {
-		tag, err = p.mac.MAC(src, nil, msg)
+		tag, err = p.mac.MAC(src, seq, nil, signed)
 	} else {
-		tag, err = p.n.kh.Sign(src, msg)
+		router := p.n.router()
+		tag, err = p.n.kh.Sign(src, wire.AppendAuthMessage(nil, &router, &p.peer, signed))
 	}
 	if err != nil {
 		p.t.Fatal(err)
@@ -452,34 +455,60 @@ func goleakVerifyNone(t *testing.T) {
 }
 
 // specBatch builds a one-cast batch from src exactly as spec.md says, with
-// the tag made by tag from the authentication message.
-func (p *rawPeer) specBatch(src, dst keyholder.Address, payload string, tag func(msg []byte) []byte) []byte {
+// the tag made by tag from the batch's first seq and what the mode
+// authenticates: the authentication message in signature mode, the body
+// without the tag in MAC mode. reversed names the routers the wrong way
+// round in the authentication message (sender = p's peer), as a batch
+// reflected back to its sender would.
+func (p *rawPeer) specBatch(src, dst keyholder.Address, payload string, reversed bool, tag func(seq uint64, msg []byte) []byte) []byte {
 	ts := p.mode.TagSize()
-	frame := wire.AppendBatch(nil, src, p.seq, []wire.Envelope{{Kind: wire.Cast, Dst: dst, Payload: []byte(payload)}}, ts)
+	seq := p.seq
+	frame := wire.AppendBatch(nil, src, seq, []wire.Envelope{{Kind: wire.Cast, Dst: dst, Payload: []byte(payload)}}, ts)
 	p.seq++
-	digest := sha256.Sum256(frame[wire.FrameHeaderSize : len(frame)-ts])
-	msg := []byte("enginekit/wire batch v1\x00")
-	msg = append(msg, byte(p.mode))
-	router := p.n.router()
-	msg = append(msg, router[:]...)
-	msg = append(msg, p.peer[:]...)
-	msg = append(msg, digest[:]...)
-	copy(frame[len(frame)-ts:], tag(msg))
+	signed := frame[wire.FrameHeaderSize : len(frame)-ts]
+	msg := signed
+	if p.mode == wire.AuthSignatures {
+		digest := sha256.Sum256(signed)
+		sender, receiver := p.n.router(), p.peer
+		if reversed {
+			sender, receiver = receiver, sender
+		}
+		msg = []byte("enginekit/wire batch v1\x00")
+		msg = append(msg, byte(p.mode))
+		msg = append(msg, sender[:]...)
+		msg = append(msg, receiver[:]...)
+		msg = append(msg, digest[:]...)
+	}
+	copy(frame[len(frame)-ts:], tag(seq, msg))
 	return frame
 }
 
-// specMAC computes signer's MAC of msg on p's channel from spec.md, without
-// the keyholder (which would refuse addresses that are not its own).
-func (p *rawPeer) specMAC(signer keyholder.Address, msg []byte) []byte {
-	prk, err := hkdf.Extract(sha256.New, p.secret, []byte("enginekit keyholder mac v1"))
+// specMAC computes signer's MAC of the batch body signed with first seq seq
+// on p's channel from spec.md, without the keyholder (which would refuse
+// addresses that are not its own). reversed uses the key of the other
+// direction (from p's peer to p).
+func (p *rawPeer) specMAC(signer keyholder.Address, seq uint64, signed []byte, reversed bool) []byte {
+	prk, err := hkdf.Extract(sha256.New, p.secret, []byte("enginekit keyholder gmac v1"))
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	key, err := hkdf.Expand(sha256.New, prk, "enginekit keyholder mac v1 engine key\x00"+string(signer[:]), 32)
+	sender, receiver := p.n.router(), p.peer
+	if reversed {
+		sender, receiver = receiver, sender
+	}
+	info := "enginekit keyholder gmac v1 engine key\x00" + string(sender[:]) + string(receiver[:]) + string(signer[:])
+	key, err := hkdf.Expand(sha256.New, prk, info, 32)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	h := hmac.New(sha256.New, key)
-	h.Write(msg)
-	return h.Sum(nil)
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	nonce := binary.BigEndian.AppendUint64(make([]byte, 4), seq)
+	return gcm.Seal(nil, nonce, nil, signed)
 }

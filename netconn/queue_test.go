@@ -23,7 +23,7 @@ func testConn(t testing.TB, n *node, peer *node, auth Auth, frameMax int) *Conn 
 	c.peer = peer.router()
 	c.q.init(1<<20, frameMax, c.tagSize)
 	if auth == MACs {
-		if c.mac, err = n.kh.NewMACSession(make([]byte, 32)); err != nil {
+		if c.mac, err = n.kh.NewMACSession(make([]byte, 32), c.peer); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -65,7 +65,7 @@ func TestQueueBatchesBySource(t *testing.T) {
 		var counts []int
 		var env wire.Envelope
 		var payloads []byte
-		peerMAC, err := peer.kh.NewMACSession(make([]byte, 32)) // the secret testConn used
+		peerMAC, err := peer.kh.NewMACSession(make([]byte, 32), n.router()) // the secret testConn used
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,13 +81,12 @@ func TestQueueBatchesBySource(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			router := n.router()
-			msg := wire.AppendAuthMessage(nil, c.mode, &router, &c.peer, b.Signed)
 			var ok bool
 			if auth == MACs {
-				ok = peerMAC.Verify(b.Src, msg, b.Tag)
+				ok = peerMAC.Verify(b.Src, b.Seq, b.Signed, b.Tag)
 			} else {
-				ok = keyholder.Verify(b.Src, msg, b.Tag)
+				router := n.router()
+				ok = keyholder.Verify(b.Src, wire.AppendAuthMessage(nil, &router, &c.peer, b.Signed), b.Tag)
 			}
 			if !ok {
 				t.Fatal("bad tag")

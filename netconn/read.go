@@ -69,8 +69,7 @@ func (c *Conn) handleBatch(body []byte, rs *readState) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
-	rs.auth = wire.AppendAuthMessage(rs.auth[:0], c.mode, &c.peer, &c.router, b.Signed)
-	if !c.verify(b.Src, rs.auth, b.Tag) {
+	if !c.verify(&b, rs) {
 		c.stats.droppedAuth.Add(uint64(b.Count))
 		c.log.Debug().Str("src", b.Src.String()).Int("envelopes", b.Count).Msg("batch failed authentication; dropped")
 		if rs.bad++; rs.bad > c.cfg.MaxBadBatches {
@@ -107,11 +106,15 @@ func (c *Conn) handleBatch(body []byte, rs *readState) error {
 	return nil
 }
 
-// verify checks a batch tag. No peer may speak for this node's router or
-// engines (MACSession.Verify refuses them too), whatever it signs.
-func (c *Conn) verify(src keyholder.Address, msg, tag []byte) bool {
+// verify checks a batch tag: in MAC mode the GMAC of the body with the
+// batch's first seq as nonce, in signature mode the signature of the
+// authentication message (built in rs.auth). No peer may speak for this
+// node's router or engines (MACSession.Verify refuses them too), whatever it
+// signs.
+func (c *Conn) verify(b *wire.Batch, rs *readState) bool {
 	if c.mac != nil {
-		return c.mac.Verify(src, msg, tag)
+		return c.mac.Verify(b.Src, b.Seq, b.Signed, b.Tag)
 	}
-	return !c.cfg.Keyholder.Owns(src) && keyholder.Verify(src, msg, tag)
+	rs.auth = wire.AppendAuthMessage(rs.auth[:0], &c.peer, &c.router, b.Signed)
+	return !c.cfg.Keyholder.Owns(b.Src) && keyholder.Verify(b.Src, rs.auth, b.Tag)
 }

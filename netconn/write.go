@@ -122,9 +122,10 @@ func (c *Conn) sealWrite(buf []byte, batches []queuedBatch, auth []byte, timeout
 // counts the envelopes as dropped, if the keyholder will not authenticate
 // them.
 func (c *Conn) sealOne(frame []byte, b *queuedBatch, auth []byte) ([]byte, bool) {
-	wire.SetBatchSeq(frame, c.guard.nextSeq(b.src, b.count))
-	auth = wire.AppendAuthMessage(auth[:0], c.mode, &c.router, &c.peer, wire.BatchSigned(frame, c.tagSize))
-	if err := c.tag(b.src, auth, wire.BatchTag(frame, c.tagSize)); err != nil {
+	seq := c.guard.nextSeq(b.src, b.count)
+	wire.SetBatchSeq(frame, seq)
+	var err error
+	if auth, err = c.tag(b.src, seq, frame, auth); err != nil {
 		c.stats.droppedSend.Add(uint64(b.count))
 		c.log.Warn().Err(err).Str("src", b.src.String()).Int("envelopes", b.count).Msg("cannot authenticate; envelopes dropped")
 		return auth, false
@@ -186,28 +187,31 @@ func (c *Conn) seal(buf []byte, batches []queuedBatch, auth []byte) ([]byte, int
 	return buf[:w], kept, auth
 }
 
-// tag writes src's tag of msg into slot.
-func (c *Conn) tag(src keyholder.Address, msg, slot []byte) error {
+// tag writes src's tag into the tag slot of frame, a finished batch whose
+// first seq is seq. In MAC mode that is the GMAC of the body in place, with
+// seq as nonce: seq is fresh for src on this connection because nextSeq
+// never hands out a number twice (spec.md §6). In signature mode it signs
+// the authentication message, built in auth (returned for reuse).
+func (c *Conn) tag(src keyholder.Address, seq uint64, frame, auth []byte) ([]byte, error) {
+	signed, slot := wire.BatchSigned(frame, c.tagSize), wire.BatchTag(frame, c.tagSize)
 	if c.mac != nil {
-		t, err := c.mac.MAC(src, slot[:0], msg)
+		t, err := c.mac.MAC(src, seq, slot[:0], signed)
 		if err != nil {
-			return err
+			return auth, err
 		}
-		if len(t) != len(slot) {
-			return fmt.Errorf("netconn: MAC of %d bytes, want %d", len(t), len(slot))
+		if len(t) != len(slot) || &t[0] != &slot[0] {
+			return auth, fmt.Errorf("netconn: MAC of %d bytes, want %d in place", len(t), len(slot))
 		}
-		if &t[0] != &slot[0] {
-			copy(slot, t)
-		}
-		return nil
+		return auth, nil
 	}
-	sig, err := c.cfg.Keyholder.Sign(src, msg)
+	auth = wire.AppendAuthMessage(auth[:0], &c.router, &c.peer, signed)
+	sig, err := c.cfg.Keyholder.Sign(src, auth)
 	if err != nil {
-		return err
+		return auth, err
 	}
 	if len(sig) != len(slot) {
-		return fmt.Errorf("netconn: signature of %d bytes, want %d", len(sig), len(slot))
+		return auth, fmt.Errorf("netconn: signature of %d bytes, want %d", len(sig), len(slot))
 	}
 	copy(slot, sig)
-	return nil
+	return auth, nil
 }

@@ -70,7 +70,9 @@ func SetBatchSeq(frame []byte, seq uint64) {
 }
 
 // BatchSigned returns the part of a finished batch frame that the tag
-// covers (through its digest): the body without the tag.
+// covers: the body without the tag. In MAC mode it is the GMAC's additional
+// data as it stands; in signature mode its SHA-256 digest is signed (see
+// AppendAuthMessage).
 func BatchSigned(frame []byte, tagSize int) []byte {
 	return frame[FrameHeaderSize : len(frame)-tagSize]
 }
@@ -101,8 +103,8 @@ type Batch struct {
 	Src   keyholder.Address
 	Seq   uint64 // seq of the first envelope; envelope i has Seq+i
 	Count int
-	// Signed is the body without the tag: what the tag covers (through its
-	// digest, see AppendAuthMessage).
+	// Signed is the body without the tag: what the tag covers (see
+	// BatchSigned).
 	Signed []byte
 	Tag    []byte
 
@@ -191,17 +193,22 @@ const AuthDomain = "enginekit/wire batch v1\x00"
 // AuthMessageSize is the length of an authentication message.
 const AuthMessageSize = len(AuthDomain) + 1 + 32 + 32 + sha256.Size
 
-// AppendAuthMessage appends the message that a batch's tag signs or MACs:
+// AppendAuthMessage appends the message that a batch's tag signs in
+// signature mode:
 //
-//	AuthDomain || mode || sender router || receiver router || SHA-256(signed)
+//	AuthDomain || 1 (AuthSignatures) || sender router || receiver router || SHA-256(signed)
 //
 // where signed is BatchSigned of the frame (Batch.Signed when decoding).
 // Naming both routers binds the batch to one direction between two nodes, so
 // it cannot be replayed to another node or reflected back to its sender.
-func AppendAuthMessage(dst []byte, mode AuthMode, sender, receiver *keyholder.Address, signed []byte) []byte {
+//
+// MAC mode has no such message: its tag is a GMAC of signed itself, under a
+// key that already names the direction (keyholder.MACSession) and with the
+// batch's first seq as nonce.
+func AppendAuthMessage(dst []byte, sender, receiver *keyholder.Address, signed []byte) []byte {
 	d := sha256.Sum256(signed)
 	dst = append(dst, AuthDomain...)
-	dst = append(dst, byte(mode))
+	dst = append(dst, byte(AuthSignatures))
 	dst = append(dst, sender[:]...)
 	dst = append(dst, receiver[:]...)
 	return append(dst, d[:]...)

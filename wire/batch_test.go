@@ -2,6 +2,9 @@ package wire_test
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -133,33 +136,72 @@ func TestUnknownKindDecodes(t *testing.T) {
 func TestAuthMessage(t *testing.T) {
 	sender, receiver := addr(0xa0), addr(0xb0)
 	signed := []byte("batch body")
-	m := wire.AppendAuthMessage(nil, wire.AuthMACs, &sender, &receiver, signed)
+	m := wire.AppendAuthMessage(nil, &sender, &receiver, signed)
 	d := sha256.Sum256(signed)
-	want := append([]byte("enginekit/wire batch v1\x00\x02"), sender[:]...)
+	want := append([]byte("enginekit/wire batch v1\x00\x01"), sender[:]...)
 	want = append(append(want, receiver[:]...), d[:]...)
 	if !bytes.Equal(m, want) || len(m) != wire.AuthMessageSize {
 		t.Fatalf("%x", m)
 	}
 }
 
-// TestGoldenBatch pins the byte layout given as the worked example in
-// spec.md, so the spec and the code cannot drift apart.
+// TestGoldenBatch pins the byte layout, key, nonce and tag given as the
+// worked example in spec.md (computed here from the spec's formulas with
+// the standard library), so the spec and the code cannot drift apart.
 func TestGoldenBatch(t *testing.T) {
 	env := []wire.Envelope{{Kind: wire.Cast, Flags: 0, Dst: addr(0x22), Ref: 0, Deadline: 0, Payload: []byte{0x82, 0x63, 'i', 'n', 't', 0x05}}}
 	frame := wire.AppendBatch(nil, addr(0x11), 0x0102030405060708, env, wire.MACSize)
-	const want = "00000089" + "02" +
+	const want = "00000079" + "02" +
 		"1111111111111111111111111111111111111111111111111111111111111111" +
 		"0102030405060708" + "00000001" +
 		"01" + "00" + "2222222222222222222222222222222222222222222222222222222222222222" +
 		"0000000000000000" + "0000000000000000" + "00000006" + "8263696e7405" +
-		"0000000000000000000000000000000000000000000000000000000000000000"
+		"00000000000000000000000000000000"
 	if got := hex.EncodeToString(frame); got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
-	sender, receiver := addr(0xa0), addr(0xb0)
-	m := wire.AppendAuthMessage(nil, wire.AuthMACs, &sender, &receiver, wire.BatchSigned(frame, wire.MACSize))
+	sender, receiver, src := addr(0xa0), addr(0xb0), addr(0x11)
+	signed := wire.BatchSigned(frame, wire.MACSize)
+	key, tag := gmacTag(bytes.Repeat([]byte{0x5c}, 32), sender, receiver, src, 0x0102030405060708, signed)
+	const (
+		wantKey = "4694aa0e229211843606d8b644e70fdffc9a70a80508ab1039de453daa819bea"
+		wantTag = "2539ea0722d436ca8f095351b1bf6379"
+	)
+	if got := hex.EncodeToString(key); got != wantKey {
+		t.Errorf("key %s", got)
+	}
+	if got := hex.EncodeToString(tag); got != wantTag {
+		t.Errorf("tag %s", got)
+	}
+	// The same body in signature mode: the digest in the authentication
+	// message.
+	m := wire.AppendAuthMessage(nil, &sender, &receiver, signed)
 	const wantDigest = "eec67a7f9e987d15d1f310282577398482847eab604e59d5d2162ec57b1a78c1"
 	if got := hex.EncodeToString(m[len(m)-32:]); got != wantDigest {
 		t.Fatalf("digest %s", got)
 	}
+}
+
+// gmacTag computes a MAC-mode tag from spec.md §6 with the standard
+// library: the key of src from sender to receiver on a channel with secret,
+// and the GMAC of signed with nonce 0x00000000 || seq.
+func gmacTag(secret []byte, sender, receiver, src keyholder.Address, seq uint64, signed []byte) (key, tag []byte) {
+	prk, err := hkdf.Extract(sha256.New, secret, []byte("enginekit keyholder gmac v1"))
+	if err != nil {
+		panic(err)
+	}
+	info := "enginekit keyholder gmac v1 engine key\x00" + string(sender[:]) + string(receiver[:]) + string(src[:])
+	if key, err = hkdf.Expand(sha256.New, prk, info, 32); err != nil {
+		panic(err)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		panic(err)
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	nonce := binary.BigEndian.AppendUint64(make([]byte, 4), seq)
+	return key, gcm.Seal(nil, nonce, nil, signed)
 }

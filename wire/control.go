@@ -22,15 +22,15 @@ type AuthMode uint8
 const (
 	// AuthSignatures: an ed25519 signature by the sending engine.
 	AuthSignatures AuthMode = 1
-	// AuthMACs: a MAC under a key derived from the TLS session and the
-	// sending engine's address.
+	// AuthMACs: a GMAC under a key derived from the TLS session, the two
+	// routers and the sending engine's address.
 	AuthMACs AuthMode = 2
 )
 
 // Tag sizes per AuthMode.
 const (
 	SignatureSize = 64
-	MACSize       = 32
+	MACSize       = 16
 )
 
 // Valid reports whether m is a mode this version defines.

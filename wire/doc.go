@@ -21,11 +21,14 @@
 // Learn, Forget, Event, Synced, Learns), Flags, Src, Dst, Ref, Deadline, Seq and an opaque
 // Payload. Envelopes travel in batch frames: one batch holds consecutive
 // envelopes of one Src, carries Src and the first Seq once, and ends with one
-// tag (an ed25519 signature or a MAC) over
+// tag. In signature mode it is an ed25519 signature over
 //
-//	AuthDomain || mode || sender router || receiver router || SHA-256(batch body without tag)
+//	AuthDomain || 1 || sender router || receiver router || SHA-256(batch body without tag)
 //
-// (AppendAuthMessage). Under light load a batch holds one envelope; under
+// (AppendAuthMessage); in MAC mode it is a 16-byte GMAC (AES-256-GCM) of the
+// batch body without tag itself, with the first Seq as nonce, under a key
+// for this connection, direction and Src (keyholder.MACSession), so the
+// body is authenticated in place. Under light load a batch holds one envelope; under
 // load a sender batches whatever is queued, which is what lets ed25519
 // signatures keep up. Writers build batches in place with AppendBatchStart,
 // AppendRecord, FinishBatch and SetBatchSeq, without allocating; readers

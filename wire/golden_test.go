@@ -3,10 +3,12 @@ package wire_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/ed25519"
 	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -202,38 +204,54 @@ func makeGolden(t *testing.T) []*goldenFile {
 			"and an info with flags 1 of nil, all to the receiver engine.",
 			regenerate,
 		}}
+		if mode == wire.AuthMACs {
+			g.header = append(g.header[:len(g.header)-1],
+				"MAC mode (spec.md §6): prk = HKDF-Extract(SHA-256, salt \"enginekit keyholder gmac v1\", channel-secret);",
+				"src-mac-key = HKDF-Expand(SHA-256, prk, hkdf-info, 32) with hkdf-info = label 0x00 || sender-router || receiver-router || src;",
+				"tag = AES-256-GCM Seal under src-mac-key with nonce = 00000000 || seq, empty plaintext, additional data signed-body.",
+				regenerate)
+		}
 		ts := mode.TagSize()
 		frame := wire.AppendBatch(nil, se, goldenSeq, envs, ts)
 		signed := wire.BatchSigned(frame, ts)
-		auth := wire.AppendAuthMessage(nil, mode, &sr, &rr, signed)
-		var tag []byte
-		if mode == wire.AuthMACs {
-			g.hex("channel-secret", channelSecret)
-			prk, key := macKey(t, channelSecret, se)
-			g.hex("prk", prk)
-			g.hex("src-mac-key", key)
-			s, err := skh.NewMACSession(channelSecret)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tag, err = s.MAC(se, nil, auth)
-			if err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			if tag, err = skh.Sign(se, auth); err != nil {
-				t.Fatal(err)
-			}
-		}
-		copy(wire.BatchTag(frame, ts), tag)
 		g.hex("sender-router", sr[:])
 		g.hex("receiver-router", rr[:])
 		g.hex("src", se[:])
 		g.add("seq", "%d", uint64(goldenSeq))
 		g.hex("signed-body", signed)
-		d := sha256.Sum256(signed)
-		g.hex("digest", d[:])
-		g.hex("auth-message", auth)
+		var tag []byte
+		if mode == wire.AuthMACs {
+			g.hex("channel-secret", channelSecret)
+			prk, info, key := macKey(t, channelSecret, sr, rr, se)
+			g.hex("prk", prk)
+			g.hex("hkdf-info", info)
+			g.hex("src-mac-key", key)
+			g.hex("nonce", gmacNonce(goldenSeq))
+			s, err := skh.NewMACSession(channelSecret, rr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tag, err = s.MAC(se, goldenSeq, nil, signed); err != nil {
+				t.Fatal(err)
+			}
+			// The receiver's session agrees.
+			r, err := rkh.NewMACSession(channelSecret, sr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.Verify(se, goldenSeq, signed, tag) {
+				t.Fatal("the receiver rejects the golden MAC")
+			}
+		} else {
+			auth := wire.AppendAuthMessage(nil, &sr, &rr, signed)
+			d := sha256.Sum256(signed)
+			g.hex("digest", d[:])
+			g.hex("auth-message", auth)
+			if tag, err = skh.Sign(se, auth); err != nil {
+				t.Fatal(err)
+			}
+		}
+		copy(wire.BatchTag(frame, ts), tag)
 		g.hex("tag", tag)
 		g.hex("frame", frame)
 		return g
@@ -284,17 +302,25 @@ func makeGolden(t *testing.T) []*goldenFile {
 	return []*goldenFile{keys, addrs, pf, hello, batch("batch_signed.txt", wire.AuthSignatures), batch("batch_mac.txt", wire.AuthMACs), payloads, frames}
 }
 
-// macKey derives src's MAC key on a channel by hand, from spec.md §6.
-func macKey(t *testing.T, secret []byte, src keyholder.Address) (prk, key []byte) {
-	prk, err := hkdf.Extract(sha256.New, secret, []byte("enginekit keyholder mac v1"))
+// macKey derives src's MAC key from sender to receiver on a channel by
+// hand, from spec.md §6.
+func macKey(t *testing.T, secret []byte, sender, receiver, src keyholder.Address) (prk, info, key []byte) {
+	prk, err := hkdf.Extract(sha256.New, secret, []byte("enginekit keyholder gmac v1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err = hkdf.Expand(sha256.New, prk, "enginekit keyholder mac v1 engine key\x00"+string(src[:]), 32)
+	info = append([]byte("enginekit keyholder gmac v1 engine key\x00"), sender[:]...)
+	info = append(append(info, receiver[:]...), src[:]...)
+	key, err = hkdf.Expand(sha256.New, prk, string(info), 32)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return prk, key
+	return prk, info, key
+}
+
+// gmacNonce is the nonce of a batch whose first seq is seq (spec.md §6).
+func gmacNonce(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{0, 0, 0, 0}, seq)
 }
 
 func TestGoldenVectors(t *testing.T) {
@@ -410,7 +436,7 @@ func (g *golden) all(key string) []string {
 
 // TestGoldenFiles checks the vectors as another implementation would: from
 // the files alone, with the standard library's ed25519, SHA-256, HKDF and
-// HMAC, and this package's parsers.
+// AES-GCM, and this package's parsers.
 func TestGoldenFiles(t *testing.T) {
 	keys := readGolden(t, "keys.txt")
 	for _, k := range []string{"sender-router", "sender-engine", "receiver-router", "receiver-engine"} {
@@ -486,23 +512,46 @@ func TestGoldenFiles(t *testing.T) {
 		if !bytes.Equal(b.Signed, g.hex("signed-body")) || !bytes.Equal(b.Tag, g.hex("tag")) {
 			t.Errorf("%s: signed body or tag differ", name)
 		}
-		d := sha256.Sum256(b.Signed)
 		sr, rr := g.addr("sender-router"), g.addr("receiver-router")
-		auth := append([]byte("enginekit/wire batch v1\x00"), byte(mode))
-		auth = append(append(append(auth, sr[:]...), rr[:]...), d[:]...)
-		if !bytes.Equal(d[:], g.hex("digest")) || !bytes.Equal(auth, g.hex("auth-message")) {
-			t.Errorf("%s: digest or auth message differ", name)
+		if sr != keys.addr("sender-router") || rr != keys.addr("receiver-router") || b.Src != keys.addr("sender-engine") {
+			t.Errorf("%s: keys are not those of keys.txt", name)
 		}
 		if mode == wire.AuthSignatures {
+			d := sha256.Sum256(b.Signed)
+			auth := append([]byte("enginekit/wire batch v1\x00"), byte(mode))
+			auth = append(append(append(auth, sr[:]...), rr[:]...), d[:]...)
+			if !bytes.Equal(d[:], g.hex("digest")) || !bytes.Equal(auth, g.hex("auth-message")) {
+				t.Errorf("%s: digest or auth message differ", name)
+			}
 			if !ed25519.Verify(b.Src[:], auth, b.Tag) {
 				t.Errorf("%s: signature does not verify", name)
 			}
 		} else {
-			prk, key := macKey(t, g.hex("channel-secret"), b.Src)
-			h := hmac.New(sha256.New, key)
-			h.Write(auth)
-			if !bytes.Equal(prk, g.hex("prk")) || !bytes.Equal(key, g.hex("src-mac-key")) || !hmac.Equal(h.Sum(nil), b.Tag) {
-				t.Errorf("%s: MAC derivation differs", name)
+			prk, info, key := macKey(t, g.hex("channel-secret"), sr, rr, b.Src)
+			if !bytes.Equal(prk, g.hex("prk")) || !bytes.Equal(info, g.hex("hkdf-info")) || !bytes.Equal(key, g.hex("src-mac-key")) {
+				t.Errorf("%s: MAC key derivation differs", name)
+			}
+			nonce := gmacNonce(b.Seq)
+			if !bytes.Equal(nonce, g.hex("nonce")) {
+				t.Errorf("%s: nonce differs", name)
+			}
+			block, err := aes.NewCipher(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gcm, err := cipher.NewGCM(block)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(gcm.Seal(nil, nonce, nil, b.Signed), b.Tag) {
+				t.Errorf("%s: GMAC differs", name)
+			}
+			// The key of the other direction does not make this tag.
+			_, _, back := macKey(t, g.hex("channel-secret"), rr, sr, b.Src)
+			block, _ = aes.NewCipher(back)
+			gcm, _ = cipher.NewGCM(block)
+			if _, err := gcm.Open(nil, nonce, b.Tag, b.Signed); err == nil {
+				t.Errorf("%s: the tag verifies in the other direction", name)
 			}
 		}
 		var env wire.Envelope

@@ -75,11 +75,11 @@ Limits:
   limit.tls_rtt_us             raw mutual TLS 1.3 ping-pong over loopback TCP
   limit.tls_rtt_{signed,maced}_us
                                the same, each message signed (ed25519) or
-                               MACed (HMAC-SHA256) by its sender and checked
+                               MACed (GMAC, AES-256-GCM) by its sender and checked
   limit.tls_stream_msgs_per_s  raw TLS framed one-way stream of 128-byte messages
   limit.tls_stream_{128b,4kb,64kb,1mb}_mb_per_s
                                the same with messages of that size, MB/s
-  limit.ed25519_{sign,verify}_us, limit.hmac_sha256_128b_us
+  limit.ed25519_{sign,verify}_us, limit.gmac_128b_us
                                the machine's crypto on a 128-byte message
 
 A call is two messages, so a calls/s figure's ceiling is 0.5× its stream limit.`

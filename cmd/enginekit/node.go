@@ -183,7 +183,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Var(&listens, "listen", "accept connections at `ENDPOINT` (repeatable): tcp://127.0.0.1:7001, unix:///run/node.sock")
 	fs.Var(&peerArgs, "peer", "keep a connection to the node at `ENDPOINT=ROUTER` (repeatable), whose router\nmust be ROUTER (TLS-pinned); re-dialled with backoff whenever it drops")
 	fs.Var(&accepts, "accept", "which routers the listeners admit: `any`, or ROUTER[,ROUTER...] (repeatable)\n(default: the routers of --peer)")
-	authName := fs.String("auth", "signatures", "per-message authentication: `signatures` (ed25519) or macs (HMAC keyed\nfrom the TLS session); both ends of a connection must agree")
+	authName := fs.String("auth", "signatures", "per-message authentication: `signatures` (ed25519) or macs (GMAC keyed\nfrom the TLS session); both ends of a connection must agree")
 	engineList := fs.String("engines", "echo,kv", "comma-separated built-in `engines` to run (listed above; \"\" for none)")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error or disabled (debug adds the transport's\nown log)")
 	grace := fs.Duration("forget-grace", 5*time.Second, "how long a foreign engine whose last connection went down is kept for a\nconnection to come back before it is forgotten")

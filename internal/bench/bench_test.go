@@ -82,7 +82,7 @@ var issue13 = map[string]string{
 	"local.cast_msgs_per_s":                          "limit.chan_stream_msgs_per_s",
 	"limit.ed25519_sign_us":                          "",
 	"limit.ed25519_verify_us":                        "",
-	"limit.hmac_sha256_128b_us":                      "",
+	"limit.gmac_128b_us":                             "",
 	"limit.tls_rtt_maced_us":                         "",
 }
 

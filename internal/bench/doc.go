@@ -2,7 +2,7 @@
 // figures of issue 13 (cross-node speed under load) and the local targets of
 // docs/design.md ("Performance") and, in the same run, the physical limits
 // of the machine they are compared with (Go channels, raw loopback TCP, raw
-// mutual TLS 1.3 over loopback, ed25519 and HMAC-SHA256), so that results
+// mutual TLS 1.3 over loopback, ed25519 and GMAC), so that results
 // read as ratios that hold from one machine to another.
 //
 // A figure is a workload: a name ("area.figure_unit"), a unit, a target and

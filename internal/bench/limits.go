@@ -38,9 +38,9 @@ func limitWorkloads() []workload {
 			text: "limit.tls_rtt_us + 2 × (limit.ed25519_sign_us + limit.ed25519_verify_us)",
 		}},
 		{name: "limit.tls_rtt_maced_us", unit: "us", derive: &derivation{
-			from: []string{"limit.tls_rtt_us", "limit.hmac_sha256_128b_us"},
+			from: []string{"limit.tls_rtt_us", "limit.gmac_128b_us"},
 			f:    func(v []float64) float64 { return v[0] + 4*v[1] },
-			text: "limit.tls_rtt_us + 4 × limit.hmac_sha256_128b_us",
+			text: "limit.tls_rtt_us + 4 × limit.gmac_128b_us",
 		}},
 		{name: "limit.tls_stream_msgs_per_s", unit: "msg/s", better: higherIsBetter, run: plain(tlsStreamRate)},
 	}
@@ -50,7 +50,7 @@ func limitWorkloads() []workload {
 	return append(ws,
 		workload{name: "limit.ed25519_sign_us", unit: "us", run: plain(ed25519Sign)},
 		workload{name: "limit.ed25519_verify_us", unit: "us", run: plain(ed25519Verify)},
-		workload{name: "limit.hmac_sha256_128b_us", unit: "us", run: plain(hmac128)},
+		workload{name: "limit.gmac_128b_us", unit: "us", run: plain(gmac128)},
 	)
 }
 
