@@ -41,3 +41,15 @@ func BenchmarkUnmarshalBytes(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMarshalBytes encodes a 128-byte []byte, the payload of the
+// cross-node cast benchmark.
+func BenchmarkMarshalBytes(b *testing.B) {
+	r := newRegistry(b, payload.Limits{})
+	v := any(make([]byte, 128))
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _ = r.AppendMarshal(buf[:0], v)
+	}
+}

@@ -118,6 +118,11 @@ type Registry struct {
 
 	mu  sync.Mutex // serialises Register; readers use tab
 	tab atomic.Pointer[regTables]
+
+	// bytes is the built-in "bytes" ([]byte), which cannot be registered
+	// again: Marshal and Unmarshal take it without a table lookup, as raw
+	// byte payloads are the most common and the most size-sensitive.
+	bytes *regType
 }
 
 type regTables struct {
@@ -164,15 +169,18 @@ func NewRegistry(l Limits) (*Registry, error) {
 		Register[uint64](r, "uint64"),
 		Register[float64](r, "float64"),
 		Register[string](r, "string"),
-		Register[[]byte](r, "bytes"),
+		Register[[]byte](r, bytesName),
 		r.add(&regType{name: nilName, decode: decodeNil}),
 	} {
 		if err != nil {
 			return nil, err // cannot happen: the names are distinct
 		}
 	}
+	r.bytes = r.tab.Load().byName[bytesName]
 	return r, nil
 }
+
+const bytesName = "bytes"
 
 const nilName = "nil"
 
@@ -485,6 +493,13 @@ func (r *Registry) Marshal(v any) ([]byte, error) {
 // AppendMarshal is Marshal appending to dst. Reusing dst across calls avoids
 // an allocation per payload.
 func (r *Registry) AppendMarshal(dst []byte, v any) ([]byte, error) {
+	if b, ok := v.([]byte); ok && b != nil {
+		// What the CBOR encoder makes of a non-nil []byte (a nil one is
+		// null), without its buffer: the shortest byte string head, then
+		// the bytes.
+		dst = append(dst, r.bytes.prefix...)
+		return append(appendHead(dst, 0x40, uint64(len(b))), b...), nil
+	}
 	rt, v, err := r.lookupValue(v)
 	if err != nil {
 		return dst, err
@@ -507,6 +522,23 @@ func (r *Registry) AppendMarshal(dst []byte, v any) ([]byte, error) {
 		return dst[:start], fmt.Errorf("payload: encoding %q: %w", rt.name, err)
 	}
 	return dst, nil
+}
+
+// appendHead appends the shortest CBOR head of major type major (the top
+// three bits, as 0x40 for a byte string) and argument n (RFC 8949 §3,
+// deterministic: §4.2.1).
+func appendHead(dst []byte, major byte, n uint64) []byte {
+	switch {
+	case n < 24:
+		return append(dst, major|byte(n))
+	case n <= math.MaxUint8:
+		return append(dst, major|24, byte(n))
+	case n <= math.MaxUint16:
+		return append(dst, major|25, byte(n>>8), byte(n))
+	case n <= math.MaxUint32:
+		return append(dst, major|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(dst, major|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
 
 // bufPool holds empty bytes.Buffers for AppendMarshal.
@@ -546,7 +578,10 @@ func (r *Registry) Unmarshal(b []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, ok := r.tab.Load().byName[string(name)] // no allocation for the lookup
+	rt, ok := r.bytes, string(name) == bytesName
+	if !ok {
+		rt, ok = r.tab.Load().byName[string(name)] // no allocation for the lookup
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownType, truncateUTF8(string(sanitizeUTF8(name)), 64))
 	}

@@ -227,3 +227,41 @@ func TestUnmarshalNil(t *testing.T) {
 		}
 	}
 }
+
+// TestMarshalBytes checks the []byte fast path of Marshal against the CBOR
+// encoder's deterministic encoding, for every head length, and that a nil
+// []byte still encodes as the encoder does it (null).
+func TestMarshalBytes(t *testing.T) {
+	r := newRegistry(t, payload.Limits{MaxSize: 1 << 21})
+	enc, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := []byte{0x82, 0x65, 'b', 'y', 't', 'e', 's'}
+	sizes := []int{0, 1, 23, 24, 25, 255, 256, 1000, 65535, 65536, 1 << 20}
+	for _, n := range sizes {
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = byte(i*5 + n)
+		}
+		want, err := enc.Marshal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(append([]byte(nil), head...), want...)
+		got, err := r.AppendMarshal([]byte("keep"), data)
+		if err != nil || string(got[:4]) != "keep" || !bytes.Equal(got[4:], want) {
+			t.Fatalf("%d bytes: % x…, %v; want % x…", n, got[:min(len(got), 16)], err, want[:min(len(want), 12)])
+		}
+		v, err := r.Unmarshal(got[4:])
+		if err != nil || !bytes.Equal(v.([]byte), data) {
+			t.Fatalf("%d bytes: round trip %v", n, err)
+		}
+	}
+	var null []byte
+	want, _ := enc.Marshal(null)
+	got, err := r.Marshal(null)
+	if err != nil || !bytes.Equal(got, append(append([]byte(nil), head...), want...)) {
+		t.Fatalf("nil []byte: % x, %v; want the head and % x", got, err, want)
+	}
+}
