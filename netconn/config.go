@@ -109,7 +109,10 @@ type Config struct {
 	// replay check, in the order the peer sent them, on the connection's
 	// reader goroutine. env and env.Payload are valid only until Deliver
 	// returns: they are reused for the next envelope. Copy what you keep
-	// (decoding the payload with a payload.Registry copies). A slow Deliver
+	// (decoding the payload with a payload.Registry copies), except that
+	// when env.Owned is set (a payload of 64 KiB or more, alone in its
+	// frame) env.Payload is handed over and may be kept as it is
+	// (payload.Registry.UnmarshalOwned does so). A slow Deliver
 	// slows the peer down (TCP backpressure); it never loses envelopes.
 	// Deliver must not wait for space in a Conn's send queue (Send on a full
 	// queue): while it waits this reader reads nothing, and a peer whose

@@ -9,9 +9,16 @@ import (
 	"github.com/enginekit/enginekit/wire"
 )
 
+// detachPayload is the smallest payload that the reader hands over with
+// its frame (wire.FrameReader.SetDetach, Envelope.Owned) rather than
+// through its reused buffer: a large envelope travels alone in its frame,
+// and its payload can then be kept without a copy.
+const detachPayload = 64 << 10
+
 // readLoop reads frames until the stream fails or the peer misbehaves.
 func (c *Conn) readLoop() error {
 	var rs readState
+	c.fr.SetDetach(detachPayload)
 	for {
 		typ, body, err := c.fr.ReadFrame()
 		if err != nil {
@@ -87,6 +94,7 @@ func (c *Conn) handleBatch(body []byte, rs *readState) error {
 	}
 	it := b.Envelopes()
 	env := &rs.env
+	env.Owned = b.Count == 1 && c.fr.Detached() // the body is ours to give away
 	if b.Count > 1 {
 		c.q.hold()
 		defer c.q.release()

@@ -265,3 +265,51 @@ func TestSealWriteInStretches(t *testing.T) {
 		none(t, p.srv.delivered, "delivery")
 	})
 }
+
+// A payload of detachPayload bytes or more, alone in its frame, is handed
+// over (Owned): kept as delivered, without a copy, it stays intact while
+// the connection reads on. Smaller ones and those sharing a frame are not.
+func TestOwnedPayloads(t *testing.T) {
+	forEachAuth(t, func(t *testing.T, auth Auth) {
+		type got struct {
+			payload []byte // as delivered, not copied, when Owned
+			owned   bool
+		}
+		ch := make(chan got, 100)
+		p := startPair(t, pipeType, auth, func(srv, _ *Config) {
+			srv.Deliver = func(c *Conn, env *wire.Envelope) {
+				if env.Owned {
+					ch <- got{env.Payload, true}
+				} else {
+					ch <- got{bytes.Clone(env.Payload), false}
+				}
+			}
+		})
+		payload := func(i, n int) []byte { return bytes.Repeat([]byte{byte(i)}, n) }
+		sizes := []int{detachPayload, detachPayload - 1, 10, 3 * detachPayload, detachPayload}
+		var all []got
+		for i, n := range sizes { // one at a time: each alone in its frame
+			mustSend(t, p.cliConn, &wire.Envelope{Kind: wire.Cast, Src: p.cli.engine, Dst: p.srv.engine, Payload: payload(i, n)})
+			all = append(all, recv(t, ch, "cast"))
+		}
+		// Two that share a frame.
+		p.cliConn.q.hold()
+		for i := range 2 {
+			mustSend(t, p.cliConn, &wire.Envelope{Kind: wire.Cast, Src: p.cli.engine, Dst: p.srv.engine, Payload: payload(10+i, detachPayload)})
+		}
+		p.cliConn.q.release()
+		for range 2 {
+			all = append(all, recv(t, ch, "cast"))
+		}
+		want := []bool{true, false, false, true, true, false, false}
+		for i, g := range all {
+			n, b := detachPayload, byte(10+i-len(sizes))
+			if i < len(sizes) {
+				n, b = sizes[i], byte(i)
+			}
+			if g.owned != want[i] || !bytes.Equal(g.payload, payload(int(b), n)) {
+				t.Fatalf("envelope %d: owned %v (want %v), %d bytes", i, g.owned, want[i], len(g.payload))
+			}
+		}
+	})
+}

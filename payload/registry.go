@@ -592,6 +592,39 @@ func (r *Registry) Unmarshal(b []byte) (any, error) {
 	return v, nil
 }
 
+// UnmarshalOwned is Unmarshal for a payload b that the caller hands over:
+// nothing else will read or write b afterwards. The value may then alias b
+// instead of copying from it; it does for a []byte of more than 1000 bytes
+// in its shortest encoding, which comes back as a slice of b (its capacity
+// limited to its length). Everything else, errors included, is as
+// Unmarshal.
+func (r *Registry) UnmarshalOwned(b []byte) (any, error) {
+	if len(b) <= r.limits.MaxSize {
+		if name, value, err := splitPayload(b); err == nil && string(name) == bytesName {
+			if n, off := byteStringHead(value); n > maxPackedBytes && off+n == len(value) {
+				return value[off:len(value):len(value)], nil
+			}
+		}
+	}
+	return r.Unmarshal(b)
+}
+
+// byteStringHead reads the head of a CBOR byte string of 24 bytes or more
+// in its shortest form and returns its length and the head's; n is 0 for
+// anything else.
+func byteStringHead(b []byte) (n, off int) {
+	switch {
+	case len(b) < 2:
+	case b[0] == 0x58 && b[1] >= 24:
+		return int(b[1]), 2
+	case b[0] == 0x59 && len(b) >= 3 && b[1] != 0: // 256 or more
+		return int(b[1])<<8 | int(b[2]), 3
+	case b[0] == 0x5a && len(b) >= 5 && (b[1] != 0 || b[2] != 0): // 65536 or more
+		return int(b[1])<<24 | int(b[2])<<16 | int(b[3])<<8 | int(b[4]), 5
+	}
+	return 0, 0
+}
+
 // splitPayload checks the array head and the name of a payload and returns
 // the name and the encoded value.
 func splitPayload(b []byte) (name, value []byte, err error) {

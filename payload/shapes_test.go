@@ -265,3 +265,54 @@ func TestMarshalBytes(t *testing.T) {
 		t.Fatalf("nil []byte: % x, %v; want the head and % x", got, err, want)
 	}
 }
+
+// TestUnmarshalOwned checks that UnmarshalOwned returns what Unmarshal
+// does, errors included, and that it aliases its input exactly for large
+// byte strings in their shortest form.
+func TestUnmarshalOwned(t *testing.T) {
+	r := newRegistry(t, payload.Limits{MaxSize: 1 << 18})
+	_ = payload.Register[Inc](r, "inc")
+	head := []byte{0x82, 0x65, 'b', 'y', 't', 'e', 's'}
+	var inputs [][]byte
+	for _, n := range []int{0, 1, 23, 24, 255, 256, 1000, 1001, 4096, 65535, 65536, 70000, 1 << 18} {
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = byte(i*3 + n)
+		}
+		p, err := r.Marshal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, p, p[:len(p)-1], append(p[:len(p):len(p)], 0))
+		long := append(append(append([]byte(nil), head...), 0x5b, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n)), data...)
+		inputs = append(inputs, long) // a longer head than needed
+	}
+	inc, _ := r.Marshal(Inc{By: 2})
+	inputs = append(inputs, inc, []byte{0x82, 0x65, 'b', 'y', 't', 'e', 's', 0xf6}, []byte{0x82}, nil)
+	for _, in := range inputs {
+		want, werr := r.Unmarshal(in)
+		got, err := r.UnmarshalOwned(in)
+		if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) {
+			t.Fatalf("% x…: error %v, Unmarshal's %v", in[:min(len(in), 12)], err, werr)
+		}
+		if err != nil {
+			continue
+		}
+		g, isBytes := got.([]byte)
+		if !isBytes {
+			if got != want {
+				t.Fatalf("% x: %v, want %v", in, got, want)
+			}
+			continue
+		}
+		w := want.([]byte)
+		if !bytes.Equal(g, w) || (g == nil) != (w == nil) {
+			t.Fatalf("%d bytes differ", len(g))
+		}
+		aliases := len(g) > 0 && &g[0] == &in[len(in)-len(g)]
+		wantAlias := len(g) > 1000 && in[7] != 0x5b
+		if aliases != wantAlias || (aliases && cap(g) != len(g)) {
+			t.Fatalf("%d bytes (head %x): aliases %v (cap %d), want %v", len(g), in[7], aliases, cap(g), wantAlias)
+		}
+	}
+}

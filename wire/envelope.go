@@ -65,6 +65,12 @@ type Envelope struct {
 	// choose it: the connection assigns it when it authenticates the batch.
 	Seq     uint64
 	Payload []byte
+	// Owned is set by a receiving connection when Payload lies in a buffer
+	// it has handed over (a large envelope alone in its frame, see
+	// FrameReader.SetDetach): whoever handles the envelope may keep Payload,
+	// or values aliasing it, instead of copying. Otherwise Payload is valid
+	// only during the delivery. Not part of the encoding.
+	Owned bool
 }
 
 // Clone returns a copy of e that shares no memory with it.

@@ -78,6 +78,9 @@ type FrameReader struct {
 	max        int
 	buf        []byte
 	rpos, wpos int // unread bytes are buf[rpos:wpos]
+
+	detachMin int  // SetDetach; 0: never
+	detached  bool // the last body returned is the caller's
 }
 
 // initialReadBuffer is large enough for several TLS records, so one frame
@@ -101,6 +104,22 @@ func clampFrameSize(n int) int {
 // which may be longer than a small max frame size, with a larger one.
 func (fr *FrameReader) SetMaxFrameSize(n int) { fr.max = clampFrameSize(n) }
 
+// SetDetach makes fr read a BATCH frame that holds a single envelope with a
+// payload of at least minPayload bytes into a buffer of its own, which the
+// caller then owns (Detached reports it): the payload can be kept without a
+// copy. Other frames go through fr's buffer as before. minPayload ≤ 0
+// turns detaching off; values below 64 are raised to 64.
+func (fr *FrameReader) SetDetach(minPayload int) {
+	if minPayload > 0 {
+		minPayload = max(minPayload, 64)
+	}
+	fr.detachMin = minPayload
+}
+
+// Detached reports whether the body of the last frame ReadFrame returned is
+// a buffer of the caller's (see SetDetach), which fr will not reuse.
+func (fr *FrameReader) Detached() bool { return fr.detached }
+
 // MaxFrameSize returns the largest frame length fr accepts.
 func (fr *FrameReader) MaxFrameSize() int { return fr.max }
 
@@ -117,6 +136,7 @@ func (fr *FrameReader) Buffered() int { return fr.wpos - fr.rpos }
 // consumed; the stream stays in sync), or an error of the underlying reader.
 // After an error other than ErrUnknownFrame the reader must not be used again.
 func (fr *FrameReader) ReadFrame() (FrameType, []byte, error) {
+	fr.detached = false
 	if err := fr.fill(4); err != nil {
 		return 0, nil, err
 	}
@@ -128,6 +148,13 @@ func (fr *FrameReader) ReadFrame() (FrameType, []byte, error) {
 		return 0, nil, fmt.Errorf("%w: length %d, limit %d", ErrFrameTooLarge, n, fr.max)
 	}
 	total := 4 + int(n)
+	if fr.detachMin > 0 && int(n) > detachHead+fr.detachMin {
+		if detach, err := fr.shouldDetach(); err != nil {
+			return 0, nil, err
+		} else if detach {
+			return fr.readDetached(int(n))
+		}
+	}
 	if err := fr.fill(total); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
@@ -141,6 +168,61 @@ func (fr *FrameReader) ReadFrame() (FrameType, []byte, error) {
 		return t, nil, fmt.Errorf("%w: %d", ErrUnknownFrame, uint8(t))
 	}
 	return t, body, nil
+}
+
+// detachHead is the part of a BATCH frame that tells whether to detach it:
+// type, batch header and the first record's header.
+const detachHead = 1 + BatchHeaderSize + RecordHeaderSize
+
+// shouldDetach reports whether the frame at fr.rpos, whose length is more
+// than detachHead+fr.detachMin, is a BATCH of one envelope with a payload of
+// at least fr.detachMin bytes.
+func (fr *FrameReader) shouldDetach() (bool, error) {
+	if err := fr.fill(4 + detachHead); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return false, err
+	}
+	h := fr.buf[fr.rpos+4 : fr.rpos+4+detachHead]
+	count := binary.BigEndian.Uint32(h[1+40:])
+	payload := binary.BigEndian.Uint32(h[detachHead-4:])
+	return FrameType(h[0]) == FrameBatch && count == 1 && uint64(payload) >= uint64(fr.detachMin), nil
+}
+
+// readDetached reads the frame of length n at fr.rpos into a new buffer and
+// returns its body.
+func (fr *FrameReader) readDetached(n int) (FrameType, []byte, error) {
+	t := FrameType(fr.buf[fr.rpos+4])
+	body := make([]byte, n-1)
+	have := copy(body, fr.buf[fr.rpos+FrameHeaderSize:fr.wpos])
+	fr.rpos += FrameHeaderSize + have
+	if fr.rpos == fr.wpos {
+		fr.rpos, fr.wpos = 0, 0
+	}
+	zeroReads := 0
+	for have < len(body) {
+		m, err := fr.r.Read(body[have:])
+		have += m
+		if have == len(body) {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, nil, err
+		}
+		if m == 0 { // as in fill
+			if zeroReads++; zeroReads >= 100 {
+				return 0, nil, io.ErrNoProgress
+			}
+		} else {
+			zeroReads = 0
+		}
+	}
+	fr.detached = true
+	return t, body[:len(body):len(body)], nil
 }
 
 // fill makes at least n unread bytes available in fr.buf[fr.rpos:]. It

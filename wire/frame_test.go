@@ -131,3 +131,77 @@ func TestDefaultMaxPayloadFitsOneMiB(t *testing.T) {
 		t.Errorf("DefaultLimits().MaxSize = %d, want %d", got, wire.DefaultMaxPayload)
 	}
 }
+
+// TestFrameReaderDetach reads a stream with and without detaching: the
+// frames are the same, exactly the batches of one envelope with a payload
+// of at least the threshold come detached, and a detached body stays
+// intact while later frames are read.
+func TestFrameReaderDetach(t *testing.T) {
+	const min = 1000
+	env := func(n int) wire.Envelope {
+		return wire.Envelope{Kind: wire.Cast, Dst: addr(2), Payload: bytes.Repeat([]byte{byte(n)}, n)}
+	}
+	type frame struct {
+		raw    []byte
+		detach bool
+	}
+	frames := []frame{
+		{wire.AppendBatch(nil, addr(1), 1, []wire.Envelope{env(10)}, wire.MACSize), false},
+		{wire.AppendBatch(nil, addr(1), 2, []wire.Envelope{env(min)}, wire.MACSize), true},
+		{wire.AppendBatch(nil, addr(1), 3, []wire.Envelope{env(min - 1)}, wire.MACSize), false},
+		{wire.AppendBatch(nil, addr(1), 4, []wire.Envelope{env(3000), env(3000)}, wire.MACSize), false},
+		{wire.AppendFrame(nil, wire.FrameGoAway, bytes.Repeat([]byte{0}, 5000)), false},
+		{wire.AppendBatch(nil, addr(1), 5, []wire.Envelope{env(200_000)}, wire.SignatureSize), true},
+		{wire.AppendPing(nil, 7), false},
+		{wire.AppendBatch(nil, addr(1), 6, []wire.Envelope{env(5000)}, wire.MACSize), true},
+	}
+	var stream []byte
+	for _, f := range frames {
+		stream = append(stream, f.raw...)
+	}
+	for name, r := range map[string]func() io.Reader{
+		"whole":    func() io.Reader { return bytes.NewReader(stream) },
+		"one-byte": func() io.Reader { return iotest.OneByteReader(bytes.NewReader(stream)) },
+		"half":     func() io.Reader { return iotest.HalfReader(bytes.NewReader(stream)) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			fr := wire.NewFrameReader(r(), 1<<20)
+			fr.SetDetach(min)
+			var kept [][]byte
+			for i, f := range frames {
+				typ, body, err := fr.ReadFrame()
+				if err != nil {
+					t.Fatalf("frame %d: %v", i, err)
+				}
+				if byte(typ) != f.raw[4] || !bytes.Equal(body, f.raw[wire.FrameHeaderSize:]) {
+					t.Fatalf("frame %d differs", i)
+				}
+				if fr.Detached() != f.detach {
+					t.Fatalf("frame %d: detached %v", i, fr.Detached())
+				}
+				if fr.Detached() {
+					kept = append(kept, body)
+				}
+			}
+			if _, _, err := fr.ReadFrame(); err != io.EOF || fr.Detached() {
+				t.Fatalf("at end: %v", err)
+			}
+			j := 0
+			for _, f := range frames {
+				if f.detach {
+					if !bytes.Equal(kept[j], f.raw[wire.FrameHeaderSize:]) {
+						t.Fatalf("detached body %d overwritten", j)
+					}
+					j++
+				}
+			}
+		})
+	}
+	// A detached frame cut short.
+	big := frames[5].raw
+	fr := wire.NewFrameReader(bytes.NewReader(big[:len(big)-1]), 1<<20)
+	fr.SetDetach(min)
+	if _, _, err := fr.ReadFrame(); err != io.ErrUnexpectedEOF {
+		t.Fatalf("truncated: %v", err)
+	}
+}

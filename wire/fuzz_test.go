@@ -23,11 +23,19 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 2})
 	f.Add([]byte{0, 0, 0, 3, 9, 1, 2})
 	f.Add(binary.BigEndian.AppendUint32(nil, wire.MinFrameSize))
+	f.Add(wire.AppendBatch(nil, addr(1), 1, []wire.Envelope{{Kind: wire.Cast, Payload: make([]byte, 100)}}, wire.MACSize))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		fr := wire.NewFrameReader(bytes.NewReader(in), wire.MinFrameSize)
+		// The same stream read with detaching gives the same frames.
+		dr := wire.NewFrameReader(bytes.NewReader(in), wire.MinFrameSize)
+		dr.SetDetach(64)
 		consumed := 0
 		for {
 			typ, body, err := fr.ReadFrame()
+			dtyp, dbody, derr := dr.ReadFrame()
+			if typ != dtyp || !bytes.Equal(body, dbody) || (err == nil) != (derr == nil) {
+				t.Fatalf("with detaching: %v %d bytes %v, without: %v %d bytes %v", dtyp, len(dbody), derr, typ, len(body), err)
+			}
 			if err != nil {
 				if errors.Is(err, wire.ErrUnknownFrame) {
 					continue
