@@ -164,7 +164,12 @@ func (t *Transport) onMessage(r *route, env *wire.Envelope) {
 	case env.Kind == wire.Event:
 		ev, err = t.decodeEvent(body)
 	default:
-		if v, err = t.reg.Unmarshal(body); err == nil {
+		if env.Owned { // handed over by the connection: a large []byte is kept, not copied
+			v, err = t.reg.UnmarshalOwned(body)
+		} else {
+			v, err = t.reg.Unmarshal(body)
+		}
+		if err == nil {
 			t.sys.Relay().BindFroms(v) // a From in it answers through us
 		}
 	}
