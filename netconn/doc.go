@@ -87,7 +87,11 @@
 // silent (it is pinged) for Config.IdleTimeout is disconnected too. Lengths
 // are checked before anything is allocated for them, and nothing a peer
 // sends can panic the node. Conn.Stats counts frames, bytes, envelopes and
-// drops by cause.
+// drops by cause. Frames are read through one reused buffer, except that a
+// batch holding a single envelope of 64 KiB or more is read into a buffer of
+// its own and handed over with the envelope (wire.Envelope.Owned), so a
+// large payload reaches the layer above with one copy (TLS's) and can be
+// kept without another.
 //
 // The reader never waits for the writer (a ping is answered by flagging the
 // writer), so two nodes that both send far more than their queues and

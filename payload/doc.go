@@ -56,4 +56,10 @@
 // drop. Generic containers such as map[string]any are not built in, because
 // they let a peer choose the shape of what is decoded; register them
 // explicitly if you want them.
+//
+// Unmarshal copies what it keeps; UnmarshalOwned, for an input the caller
+// hands over, returns a large []byte as a slice of it instead (netconn
+// hands over large payloads, see wire.Envelope.Owned). A []byte, the usual
+// raw payload, is marshalled and unmarshalled without the CBOR encoder or a
+// table lookup.
 package payload
