@@ -55,8 +55,9 @@
 // it out, a stretch of 64 KiB or more at a time as it seals, so the peer
 // starts on the first frames early. Consecutive envelopes of one source
 // share a batch and so one tag: under light load a batch is one envelope,
-// under load it grows to 256 KiB with MACs (an envelope larger than that
-// goes alone, up to the peer's frame size) and to the peer's frame size
+// under load it grows to 256 KiB with MACs (an envelope of 64 KiB or more
+// goes alone, up to the peer's frame size, so the peer's reader can hand
+// its payload over uncopied) and to the peer's frame size
 // with signatures, which is how ed25519 signatures (≈15 µs to sign, 35 µs
 // to check) keep up with a stream of casts. Batches grow with load (group
 // commit) in two ways that never wait for time: woken by a first envelope,
