@@ -170,6 +170,10 @@ func (fr *FrameReader) ReadFrame() (FrameType, []byte, error) {
 	return t, body, nil
 }
 
+// detachReadAhead is how far past the bytes it needs fill reads when
+// detaching is on (SetDetach).
+const detachReadAhead = 1 << 10
+
 // detachHead is the part of a BATCH frame that tells whether to detach it:
 // type, batch header and the first record's header.
 const detachHead = 1 + BatchHeaderSize + RecordHeaderSize
@@ -246,7 +250,14 @@ func (fr *FrameReader) fill(n int) error {
 	}
 	zeroReads := 0
 	for fr.wpos-fr.rpos < n {
-		m, err := fr.r.Read(fr.buf[fr.wpos:])
+		into := fr.buf[fr.wpos:]
+		if fr.detachMin > 0 {
+			// Read little beyond what is needed, so that a frame to
+			// detach is not read into fr.buf first (to be copied out
+			// again): the stream keeps the rest.
+			into = into[:min(len(into), max(n-(fr.wpos-fr.rpos), detachReadAhead))]
+		}
+		m, err := fr.r.Read(into)
 		fr.wpos += m
 		if fr.wpos-fr.rpos >= n {
 			return nil
