@@ -171,8 +171,9 @@ func (fr *FrameReader) ReadFrame() (FrameType, []byte, error) {
 }
 
 // detachReadAhead is how far past the bytes it needs fill reads when
-// detaching is on (SetDetach).
-const detachReadAhead = 1 << 10
+// detaching is on (SetDetach): enough for a few small frames per read,
+// little to copy out of fr.buf when the next frame is detached.
+const detachReadAhead = 4 << 10
 
 // detachHead is the part of a BATCH frame that tells whether to detach it:
 // type, batch header and the first record's header.
@@ -255,7 +256,7 @@ func (fr *FrameReader) fill(n int) error {
 			// Read little beyond what is needed, so that a frame to
 			// detach is not read into fr.buf first (to be copied out
 			// again): the stream keeps the rest.
-			into = into[:min(len(into), max(n-(fr.wpos-fr.rpos), detachReadAhead))]
+			into = into[:min(len(into), n-(fr.wpos-fr.rpos)+detachReadAhead)]
 		}
 		m, err := fr.r.Read(into)
 		fr.wpos += m
