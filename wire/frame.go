@@ -70,7 +70,9 @@ func AppendFrame(dst []byte, t FrameType, body []byte) []byte {
 // FrameReader reads frames from a byte stream through its own buffer, so a
 // frame's body can be returned without copying. It checks every length
 // against its maximum before it reads or allocates anything for that frame,
-// so a peer can make it hold at most max+4 bytes (plus its initial buffer).
+// so a peer can make it hold at most max+4 bytes (plus its initial buffer)
+// at a time; a frame it detaches (SetDetach) takes a buffer of its own of
+// the frame's length instead of growing the shared one.
 //
 // A FrameReader is not safe for concurrent use.
 type FrameReader struct {
@@ -128,7 +130,8 @@ func (fr *FrameReader) MaxFrameSize() int { return fr.max }
 func (fr *FrameReader) Buffered() int { return fr.wpos - fr.rpos }
 
 // ReadFrame reads the next frame and returns its type and body. The body
-// aliases fr's buffer and is valid only until the next call.
+// aliases fr's buffer and is valid only until the next call, unless
+// Detached reports true: then it is the caller's to keep (SetDetach).
 //
 // Errors: io.EOF when the stream ends cleanly between frames,
 // io.ErrUnexpectedEOF when it ends inside one, ErrFrameTooLarge,
