@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"slices"
+
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/wire"
@@ -337,10 +339,8 @@ func (c *core) proxyStarted(acts []action, engine keyholder.Address, pid genserv
 		return acts, false
 	}
 	px.pid, px.started = pid, true
-	seen := map[keyholder.Address]bool{}
-	for _, r := range px.routes {
-		if !seen[r.peer] {
-			seen[r.peer] = true
+	for i, r := range px.routes {
+		if !slices.ContainsFunc(px.routes[:i], func(o *coreConn) bool { return o.peer == r.peer }) {
 			acts = append(acts, action{kind: actLearned, engine: engine, peer: r.peer})
 		}
 	}

@@ -47,6 +47,16 @@ type route struct {
 	// traces: the peer announced the trace feature in its synced
 	// envelope on this connection, so its calls may carry trace blocks.
 	traces atomic.Bool
+
+	// The learn pipeline (proofs.go): jobs queued for the applier, how
+	// many are queued and not yet applied, a signal when that falls to
+	// zero, the pipeline's goroutines (verifiers and the applier, which
+	// the reader starts: applying), all ended before connDown returns.
+	learnQ    chan *learnJob
+	learnBusy atomic.Int32
+	learnIdle chan struct{} // capacity 1
+	learnWG   sync.WaitGroup
+	applying  bool // the reader's own
 }
 
 // ctlItem is one learn or forget waiting for the route's goroutine; sent
@@ -166,7 +176,8 @@ func (t *Transport) routeOf(c *netconn.Conn) *route {
 func (t *Transport) connUp(c *netconn.Conn) {
 	ra := c.RemoteAddr()
 	r := &route{t: t, conn: c, peer: c.PeerRouter(), remote: Endpoint(ra.Network(), ra.String()),
-		done: make(chan struct{}), burstDone: make(chan struct{}), wake: make(chan struct{}, 1)}
+		done: make(chan struct{}), burstDone: make(chan struct{}), wake: make(chan struct{}, 1),
+		learnQ: make(chan *learnJob, learnDepth), learnIdle: make(chan struct{}, 1)}
 	r.ctx, r.cancel = context.WithCancel(t.ctx)
 	t.mu.Lock()
 	t.nextConn++
@@ -206,6 +217,7 @@ func (t *Transport) connDown(c *netconn.Conn, err error) {
 	}
 	r.cancel()
 	<-r.done
+	r.learnWG.Wait() // the reader is gone: no new learn goroutine starts
 	t.mu.Lock()
 	t.routes.Delete(c)
 	learned := t.core.connTaught(r.id)
@@ -350,8 +362,9 @@ func (t *Transport) proxyStarted(engine keyholder.Address, pid genserver.PID, er
 	if err != nil {
 		t.log.Warn().Err(err).Stringer("engine", engine).Msg("learn refused")
 	}
+	var buf [2]action // one actLearned per peer: mostly one
 	t.mu.Lock()
-	acts, orphan := t.core.proxyStarted(nil, engine, pid, err == nil)
+	acts, orphan := t.core.proxyStarted(buf[:0], engine, pid, err == nil)
 	t.mu.Unlock()
 	if orphan {
 		t.stopProxy(engine, pid, true, nil)
