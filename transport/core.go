@@ -167,7 +167,7 @@ type action struct {
 	from   genserver.From
 	err    error
 	id     uint64
-	name   string // actStartCall: the caller's address as a string (cached)
+	name   string // actStartCall: the caller's address as a string (cached); actStartProxy: the engine's
 	cause  dropCause
 	learns [][]byte
 	filter []byte
@@ -306,7 +306,7 @@ func (c *core) learn(acts []action, id connID, engine keyholder.Address, filter 
 		px = &coreProxy{name: engine.String()}
 		c.proxies[engine] = px
 		px.routes = append(px.routes, cc)
-		return append(acts, action{kind: actStartProxy, engine: engine, peer: cc.peer, filter: filter})
+		return append(acts, action{kind: actStartProxy, engine: engine, peer: cc.peer, filter: filter, name: px.name})
 	}
 	px.routes = append(px.routes, cc)
 	if px.expireAt != 0 {

@@ -284,7 +284,7 @@ func (t *Transport) exec(acts []action) {
 				t.endClient(a.id, a.err, time.Time{})
 			}
 		case actStartProxy:
-			t.startProxy(a.engine, a.filter)
+			t.startProxy(a.engine, a.name, a.filter)
 		case actStopProxy:
 			t.stopProxy(a.engine, a.pid, false, a.err)
 		case actSubscribe:
@@ -322,11 +322,12 @@ func (t *Transport) exec(acts []action) {
 	}
 }
 
-// startProxy spawns the proxy of engine. When the name is still held by a
+// startProxy spawns the proxy of engine, registered as name (engine's
+// address as a string, made once by the core). When the name is still held by a
 // proxy on its way out (a forget and a new learn back to back), the spawn
 // is retried once that one is gone, off the reader.
-func (t *Transport) startProxy(engine keyholder.Address, filter []byte) {
-	pid, err := t.spawnProxy(engine, filter)
+func (t *Transport) startProxy(engine keyholder.Address, name string, filter []byte) {
+	pid, err := t.spawnProxy(engine, name, filter)
 	if err != nil {
 		t.mu.Lock()
 		wait := t.stopping[engine]
@@ -340,7 +341,7 @@ func (t *Transport) startProxy(engine keyholder.Address, filter []byte) {
 				case <-t.ctx.Done():
 					return
 				}
-				pid, err := t.spawnProxy(engine, filter)
+				pid, err := t.spawnProxy(engine, name, filter)
 				t.proxyStarted(engine, pid, err)
 			}()
 			return
@@ -349,9 +350,9 @@ func (t *Transport) startProxy(engine keyholder.Address, filter []byte) {
 	t.proxyStarted(engine, pid, err)
 }
 
-func (t *Transport) spawnProxy(engine keyholder.Address, filter []byte) (genserver.PID, error) {
+func (t *Transport) spawnProxy(engine keyholder.Address, name string, filter []byte) (genserver.PID, error) {
 	px := &proxy{t: t, addr: engine}
-	pid, err := t.sys.Spawn(func() genserver.Server { return px }, genserver.WithName(engine.String()))
+	pid, err := t.sys.Spawn(func() genserver.Server { return px }, genserver.WithName(name))
 	if err == nil {
 		t.subscribe(engine, filter)
 	}
