@@ -39,9 +39,11 @@ type learnJob struct {
 // (being checked or waiting to be applied) before its reader waits.
 const learnDepth = 4
 
-// inlineLearns: a learn envelope with at most this many proofs to check,
-// on a connection with no learn in flight, is checked and applied by the
-// reader itself (a single Learn after the burst costs no goroutine hop).
+// inlineLearns: a learn envelope of at most this many learns, on a
+// connection with no learn in flight, is checked and applied by the reader
+// itself (a single Learn after the burst costs no goroutine hop); larger
+// ones go to the applier even when their proofs are all remembered, so
+// that the reader decodes the next envelope meanwhile.
 const inlineLearns = 16
 
 // verifySlots bounds the goroutines checking proofs at once, over every
@@ -70,7 +72,7 @@ func (t *Transport) onLearn(r *route, env *wire.Envelope) {
 	}
 	job := &learnJob{ms: ms, ok: make([]bool, len(ms))}
 	t.rememberedProofs(r.peer, job)
-	if r.learnBusy.Load() == 0 && len(job.todo) <= inlineLearns {
+	if r.learnBusy.Load() == 0 && len(job.ms) <= inlineLearns {
 		t.checkProofs(r.peer, job)
 		t.applyLearns(r, job)
 		return
