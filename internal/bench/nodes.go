@@ -22,7 +22,9 @@ import (
 // default authentication (signatures; engine proofs are signatures in both
 // modes) over loopback TCP, and time from the first Connect to the last
 // end-of-burst (transport.Config.OnSynced). Nodes and engines are started
-// before the clock and stopped after it.
+// before the clock and stopped after it. The learn burst is compared with
+// limit.learn_verify_ms: the same number of engine proofs batch-verified
+// on every core with nothing else, its bound on this machine.
 
 // nodesWorkloads returns the rows of several nodes, with the targets of
 // issue 13.
