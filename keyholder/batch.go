@@ -5,14 +5,21 @@ import (
 	"crypto/rand"
 	"crypto/sha512"
 	"hash"
+	"sync"
 
 	"filippo.io/edwards25519"
 )
 
-// ProofBatchSize is how many engine proofs VerifyEngineProofs checks with
-// one batch equation. Larger batches cost less per proof but more to redo
-// one by one when a batch holds a bad proof.
-const ProofBatchSize = 128
+// ProofBatchSize is the most engine proofs VerifyEngineProofs checks with
+// one batch equation. Larger batches cost less per proof (the
+// multi-scalar multiplication is a Pippenger bucket method, whose cost per
+// point falls as the points grow in number) but more to search when a
+// batch holds a bad proof. A Learns envelope carries at most 1,024.
+const ProofBatchSize = 2048
+
+// singleBelow: a failed batch of fewer proofs than this is checked proof
+// by proof; a larger one is split in halves, each checked as a batch.
+const singleBelow = 16
 
 // VerifyEngineProofs checks many engine proofs of one router at once and
 // sets ok[i] to VerifyEngineProof(router, engines[i], proofs[i]). engines,
@@ -20,15 +27,18 @@ const ProofBatchSize = 128
 // the calling goroutine; callers spread large sets over goroutines by
 // slicing them.
 //
-// Proofs are checked in batches of ProofBatchSize with the randomized batch
-// equation of Ed25519 (Bernstein et al., "High-speed high-security
+// Proofs are checked in batches of up to ProofBatchSize with the randomized
+// batch equation of Ed25519 (Bernstein et al., "High-speed high-security
 // signatures", §5), cofactored:
 //
 //	[8]( −(Σ zᵢsᵢ)B + Σ zᵢRᵢ + Σ (zᵢhᵢ)Aᵢ ) = 0,   zᵢ random 128-bit
 //
-// A batch that holds is accepted whole; one that does not is checked again
-// proof by proof with crypto/ed25519, so exactly the bad proofs are
-// refused. A forged proof passes a batch with probability at most 2⁻¹²⁸.
+// A batch that holds is accepted whole. One that does not is split in two
+// halves, each checked again with the same equation (over its own proofs),
+// and so on down to batches of fewer than 16 proofs, which are checked
+// proof by proof with crypto/ed25519: so exactly the bad proofs are
+// refused. A forged proof passes any one batch equation with probability
+// at most 2⁻¹²⁸.
 //
 // The batch accepts nothing that crypto/ed25519 refuses on encoding
 // grounds: a proof enters a batch only if its s is reduced (< L) with the
@@ -47,25 +57,46 @@ func VerifyEngineProofs(router Address, engines []Address, proofs [][]byte, ok [
 	if len(engines) != len(proofs) || len(ok) != len(proofs) {
 		panic("keyholder: VerifyEngineProofs: lengths differ")
 	}
-	var b proofBatch
-	for start := 0; start < len(proofs); start += ProofBatchSize {
-		end := min(start+ProofBatchSize, len(proofs))
+	if len(proofs) == 0 {
+		return
+	}
+	b := batchPool.Get().(*proofBatch)
+	defer batchPool.Put(b)
+	// Batches of even size: 2,500 proofs are checked as 1,250 and 1,250,
+	// not 2,048 and 452.
+	batches := (len(proofs) + ProofBatchSize - 1) / ProofBatchSize
+	size := (len(proofs) + batches - 1) / batches
+	for start := 0; start < len(proofs); start += size {
+		end := min(start+size, len(proofs))
 		b.verify(router, engines[start:end], proofs[start:end], ok[start:end])
 	}
 }
 
+// batchPool keeps the scratch space of batches (about 1 MB each at full
+// size) for the next call.
+var batchPool = sync.Pool{New: func() any { return new(proofBatch) }}
+
 // proofBatch holds the scratch space of one batch, reused between batches.
+// Member k (the k-th proof that entered the batch) is proof members[k],
+// with R and A at points[2k] and points[2k+1], and z, zs = z·s and
+// zh = z·h in scalars.
 type proofBatch struct {
-	scalars []*edwards25519.Scalar
-	points  []*edwards25519.Point
 	members []int
-	z       [ProofBatchSize * 16]byte
-	store   []edwards25519.Point
-	sstore  []edwards25519.Scalar
+	points  []edwards25519.Point
+	z       []edwards25519.Scalar
+	zs      []edwards25519.Scalar
+	zh      []edwards25519.Scalar
+	random  []byte
 	hash    hash.Hash
+	// The multi-scalar multiplication's inputs and scratch.
+	pts []*edwards25519.Point
+	scs []*edwards25519.Scalar
+	msm msm
 }
 
 var identity = edwards25519.NewIdentityPoint()
+
+var generator = edwards25519.NewGeneratorPoint()
 
 // smallOrder reports whether p is of small order (8p is the identity).
 func smallOrder(p *edwards25519.Point) bool {
@@ -90,20 +121,30 @@ func canonicalY(enc []byte) bool {
 	return false
 }
 
+func (b *proofBatch) grow(n int) {
+	if cap(b.members) < n {
+		b.members = make([]int, 0, n)
+		b.points = make([]edwards25519.Point, 2*n)
+		b.z = make([]edwards25519.Scalar, n)
+		b.zs = make([]edwards25519.Scalar, n)
+		b.zh = make([]edwards25519.Scalar, n)
+		b.random = make([]byte, 16*n)
+		b.pts = make([]*edwards25519.Point, 0, 2*n+1)
+		b.scs = make([]*edwards25519.Scalar, 0, 2*n+1)
+	}
+	if b.hash == nil {
+		b.hash = sha512.New()
+	}
+}
+
 func (b *proofBatch) verify(router Address, engines []Address, proofs [][]byte, ok []bool) {
 	n := len(proofs)
-	if len(b.store) < 2*n {
-		b.store = make([]edwards25519.Point, 2*n)
-		b.sstore = make([]edwards25519.Scalar, 2*n+1)
-	}
-	b.scalars = b.scalars[:0]
-	b.points = b.points[:0]
+	b.grow(n)
 	b.members = b.members[:0]
-	if _, err := rand.Read(b.z[:16*n]); err != nil {
+	if _, err := rand.Read(b.random[:16*n]); err != nil {
 		panic(err) // crypto/rand.Read never fails (Go ≥ 1.24)
 	}
-	sum := edwards25519.NewScalar() // Σ zᵢsᵢ
-	var s, h, z edwards25519.Scalar
+	var s, h edwards25519.Scalar
 	var zb [32]byte
 	var digest [64]byte
 	msg := proofMessage(router, Address{})
@@ -113,8 +154,9 @@ func (b *proofBatch) verify(router Address, engines []Address, proofs [][]byte, 
 		if len(sig) != ed25519.SignatureSize || sig[63]&224 != 0 {
 			continue // crypto/ed25519 refuses these too
 		}
-		R := &b.store[2*len(b.members)]
-		A := &b.store[2*len(b.members)+1]
+		k := len(b.members)
+		R := &b.points[2*k]
+		A := &b.points[2*k+1]
 		_, errS := s.SetCanonicalBytes(sig[32:])
 		_, errA := A.SetBytes(engines[i][:])
 		_, errR := R.SetBytes(sig[:32])
@@ -125,9 +167,6 @@ func (b *proofBatch) verify(router Address, engines []Address, proofs [][]byte, 
 			continue
 		}
 		copy(msg[len(msg)-len(Address{}):], engines[i][:])
-		if b.hash == nil {
-			b.hash = sha512.New()
-		}
 		hh := b.hash
 		hh.Reset()
 		hh.Write(sig[:32])
@@ -137,41 +176,55 @@ func (b *proofBatch) verify(router Address, engines []Address, proofs [][]byte, 
 		if _, err := h.SetUniformBytes(digest[:]); err != nil {
 			panic(err) // 64 bytes always fit
 		}
-		k := len(b.members)
-		copy(zb[:16], b.z[16*k:16*k+16]) // zb[16:] stays zero: z < 2¹²⁸ < L
+		copy(zb[:16], b.random[16*k:16*k+16]) // zb[16:] stays zero: z < 2¹²⁸ < L
+		z := &b.z[k]
 		if _, err := z.SetCanonicalBytes(zb[:]); err != nil {
 			panic(err)
 		}
-		zs := &b.sstore[2*k]
-		zh := &b.sstore[2*k+1]
-		zs.Set(&z)
-		zh.Multiply(&z, &h)
-		sum.MultiplyAdd(&z, &s, sum)
-		b.scalars = append(b.scalars, zs, zh)
-		b.points = append(b.points, R, A)
+		b.zs[k].Multiply(z, &s)
+		b.zh[k].Multiply(z, &h)
 		b.members = append(b.members, i)
 	}
-	if len(b.members) == 0 {
+	b.check(router, engines, proofs, ok, 0, len(b.members))
+}
+
+// check settles members lo to hi: accepted whole if their batch equation
+// holds; otherwise halved, or checked one by one when few.
+func (b *proofBatch) check(router Address, engines []Address, proofs [][]byte, ok []bool, lo, hi int) {
+	if hi-lo == 0 {
 		return
 	}
-	if len(b.members) == 1 {
-		i := b.members[0]
-		ok[i] = VerifyEngineProof(router, engines[i], proofs[i])
-		return
-	}
-	negSum := &b.sstore[2*len(b.members)]
-	negSum.Negate(sum)
-	b.scalars = append(b.scalars, negSum)
-	b.points = append(b.points, edwards25519.NewGeneratorPoint())
-	var p edwards25519.Point
-	p.VarTimeMultiScalarMult(b.scalars, b.points)
-	if smallOrder(&p) {
-		for _, i := range b.members {
+	if hi-lo > 1 && b.holds(lo, hi) {
+		for _, i := range b.members[lo:hi] {
 			ok[i] = true
 		}
 		return
 	}
-	for _, i := range b.members {
-		ok[i] = VerifyEngineProof(router, engines[i], proofs[i])
+	if hi-lo < singleBelow {
+		for _, i := range b.members[lo:hi] {
+			ok[i] = VerifyEngineProof(router, engines[i], proofs[i])
+		}
+		return
 	}
+	mid := lo + (hi-lo)/2
+	b.check(router, engines, proofs, ok, lo, mid)
+	b.check(router, engines, proofs, ok, mid, hi)
+}
+
+// holds reports whether the batch equation of members lo to hi holds.
+func (b *proofBatch) holds(lo, hi int) bool {
+	var negSum edwards25519.Scalar // −Σ zᵢsᵢ
+	b.pts = b.pts[:0]
+	b.scs = b.scs[:0]
+	for k := lo; k < hi; k++ {
+		negSum.Add(&negSum, &b.zs[k])
+		b.pts = append(b.pts, &b.points[2*k], &b.points[2*k+1])
+		b.scs = append(b.scs, &b.z[k], &b.zh[k])
+	}
+	negSum.Negate(&negSum)
+	b.pts = append(b.pts, generator)
+	b.scs = append(b.scs, &negSum)
+	var p edwards25519.Point
+	b.msm.multiScalarMult(&p, b.scs, b.pts)
+	return smallOrder(&p)
 }

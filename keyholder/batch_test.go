@@ -115,9 +115,10 @@ func goodProofs(t *testing.T, k *Keyholder, n int) []proofCase {
 }
 
 func TestVerifyEngineProofsAllGood(t *testing.T) {
-	for _, n := range []int{0, 1, 2, 3, ProofBatchSize - 1, ProofBatchSize, ProofBatchSize + 1, 2*ProofBatchSize + 7} {
-		k := newKH(t)
-		good := goodProofs(t, k, n)
+	k := newKH(t)
+	all := goodProofs(t, k, 2*ProofBatchSize+7)
+	for _, n := range []int{0, 1, 2, 3, pippengerFrom / 2, ProofBatchSize - 1, ProofBatchSize, ProofBatchSize + 1, 2*ProofBatchSize + 7} {
+		good := all[:n]
 		engines := make([]Address, n)
 		proofs := make([][]byte, n)
 		for i, c := range good {
@@ -283,37 +284,76 @@ func TestVerifyEngineProofsMixedOrderR(t *testing.T) {
 }
 
 // Property: on random inputs (valid proofs, mutated proofs, random bytes)
-// in random batches, the verdicts are crypto/ed25519's.
+// in random batches, large and small, with few or many bad proofs, the
+// verdicts are crypto/ed25519's.
 func TestVerifyEngineProofsRandom(t *testing.T) {
 	k := newKH(t)
 	router := k.Router()
 	pool := goodProofs(t, k, 64)
-	rounds := 200
-	if testing.Short() {
-		rounds = 40
+	rounds := 100
+	if testing.Short() || raceEnabled {
+		rounds = 25
 	}
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	for range rounds {
-		n := 1 + rng.IntN(2*ProofBatchSize)
+		// Up to 600 proofs: batches checked with Straus's method and with
+		// Pippenger's; none, one in hundreds, one in tens, or a third bad.
+		n := 1 + rng.IntN(600)
+		bad := []float64{0, 0.003, 0.03, 0.3}[rng.IntN(4)]
 		var cs []proofCase
 		for i := range n {
 			c := pool[rng.IntN(len(pool))]
 			c.proof = append([]byte{}, c.proof...)
-			switch rng.IntN(10) {
-			case 0: // a flipped bit
-				bit := rng.IntN(512)
-				c.proof[bit/8] ^= 1 << (bit % 8)
-			case 1: // random bytes
-				rand.Read(c.proof)
-			case 2: // random engine
-				rand.Read(c.engine[:])
-			case 3: // another engine's proof
-				c.proof = pool[rng.IntN(len(pool))].proof
+			if rng.Float64() < bad {
+				switch rng.IntN(4) {
+				case 0: // a flipped bit
+					bit := rng.IntN(512)
+					c.proof[bit/8] ^= 1 << (bit % 8)
+				case 1: // random bytes
+					rand.Read(c.proof)
+				case 2: // random engine
+					rand.Read(c.engine[:])
+				case 3: // another engine's proof
+					c.proof = pool[rng.IntN(len(pool))].proof
+				}
 			}
 			c.name = fmt.Sprintf("case %d", i)
 			cs = append(cs, c)
 		}
 		checkBatch(t, router, pool[:2], cs)
+	}
+}
+
+// One bad proof among thousands (more than one batch) is found and
+// refused alone, wherever it is, and so are a few.
+func TestVerifyEngineProofsFewBadInMany(t *testing.T) {
+	k := newKH(t)
+	router := k.Router()
+	n := 2*ProofBatchSize + 5
+	if raceEnabled {
+		n = ProofBatchSize + 5
+	}
+	good := goodProofs(t, k, n)
+	engines := make([]Address, n)
+	proofs := make([][]byte, n)
+	ok := make([]bool, n)
+	rng := mrand.New(mrand.NewPCG(3, 4))
+	for _, nbad := range []int{1, 1, 3} {
+		for i, c := range good {
+			engines[i], proofs[i] = c.engine, c.proof
+		}
+		bad := map[int]bool{}
+		for len(bad) < nbad {
+			i := rng.IntN(n)
+			bad[i] = true
+			proofs[i] = good[(i+1)%n].proof // well formed, but another engine's
+		}
+		VerifyEngineProofs(router, engines, proofs, ok)
+		for i := range ok {
+			if ok[i] == bad[i] {
+				t.Fatalf("%d bad of %d: proof %d: ok %v, bad %v", nbad, n, i, ok[i], bad[i])
+			}
+		}
 	}
 }
 

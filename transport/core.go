@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"slices"
+
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/wire"
@@ -165,7 +167,7 @@ type action struct {
 	from   genserver.From
 	err    error
 	id     uint64
-	name   string // actStartCall: the caller's address as a string (cached)
+	name   string // actStartCall: the caller's address as a string (cached); actStartProxy: the engine's
 	cause  dropCause
 	learns [][]byte
 	filter []byte
@@ -304,7 +306,7 @@ func (c *core) learn(acts []action, id connID, engine keyholder.Address, filter 
 		px = &coreProxy{name: engine.String()}
 		c.proxies[engine] = px
 		px.routes = append(px.routes, cc)
-		return append(acts, action{kind: actStartProxy, engine: engine, peer: cc.peer, filter: filter})
+		return append(acts, action{kind: actStartProxy, engine: engine, peer: cc.peer, filter: filter, name: px.name})
 	}
 	px.routes = append(px.routes, cc)
 	if px.expireAt != 0 {
@@ -337,10 +339,8 @@ func (c *core) proxyStarted(acts []action, engine keyholder.Address, pid genserv
 		return acts, false
 	}
 	px.pid, px.started = pid, true
-	seen := map[keyholder.Address]bool{}
-	for _, r := range px.routes {
-		if !seen[r.peer] {
-			seen[r.peer] = true
+	for i, r := range px.routes {
+		if !slices.ContainsFunc(px.routes[:i], func(o *coreConn) bool { return o.peer == r.peer }) {
 			acts = append(acts, action{kind: actLearned, engine: engine, peer: r.peer})
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"github.com/enginekit/enginekit/callbridge"
 	"github.com/enginekit/enginekit/events"
 	"github.com/enginekit/enginekit/genserver"
-	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
 	"github.com/enginekit/enginekit/wire"
 	"go.opentelemetry.io/otel/trace"
@@ -24,6 +23,9 @@ func (t *Transport) deliver(c *netconn.Conn, env *wire.Envelope) {
 	if r == nil {
 		t.count(dropNoRoute)
 		return
+	}
+	if env.Kind != wire.Learn && env.Kind != wire.Learns {
+		r.learnsApplied() // nothing overtakes a learn (proofs.go)
 	}
 	switch env.Kind {
 	case wire.Learn, wire.Learns:
@@ -49,88 +51,6 @@ func (t *Transport) deliver(c *netconn.Conn, env *wire.Envelope) {
 	default:
 		t.count(dropKind)
 	}
-}
-
-func (t *Transport) onLearn(r *route, env *wire.Envelope) {
-	if env.Src != r.peer {
-		t.count(dropNotRouter)
-		return
-	}
-	var ms []learnMsg
-	if env.Kind == wire.Learn {
-		var m learnMsg
-		if err := decodeControl(env.Payload, &m); err != nil {
-			t.count(dropMalformed)
-			return
-		}
-		ms = []learnMsg{m}
-	} else {
-		var err error
-		if ms, err = decodeLearns(env.Payload); err != nil {
-			t.count(dropMalformed)
-			return
-		}
-	}
-	ok := t.verifyProofs(r.peer, ms)
-	var acts []action
-	bad := 0
-	t.mu.Lock()
-	for i := range ms {
-		if !ok[i] {
-			t.core.drop(dropBadProof)
-			bad++
-			continue
-		}
-		acts = t.core.learn(acts, r.id, ms[i].Engine, ms[i].Filter)
-	}
-	t.mu.Unlock()
-	if bad > 0 {
-		t.log.Debug().Int("learns", bad).Str("remote", r.remote).Stringer("peer", r.peer).Msg("learns dropped: the engine's proof does not verify")
-	}
-	t.exec(acts)
-}
-
-// verifyProofs checks the engine proofs of ms for router, in batches
-// spread over the CPUs when there are many (a burst of 100,000 learns is
-// mostly this; see checkProofs). Proofs verified once are remembered, so
-// a reconnect (which brings the whole burst again) costs no signature
-// checks.
-func (t *Transport) verifyProofs(router keyholder.Address, ms []learnMsg) []bool {
-	ok := make([]bool, len(ms))
-	todo := make([]int, 0, len(ms))
-	t.proofMu.Lock()
-	for i := range ms {
-		if p, hit := t.proofs[ms[i].Engine]; hit && p.router == router && string(p.proof[:]) == string(ms[i].Proof) {
-			ok[i] = true
-		} else {
-			todo = append(todo, i)
-		}
-	}
-	t.proofMu.Unlock()
-	t.proofChecks.Add(uint64(len(todo)))
-	checkProofs(router, ms, todo, ok)
-	t.proofMu.Lock()
-	if len(t.proofs)+len(todo) > maxCachedProofs {
-		clear(t.proofs)
-	}
-	for _, i := range todo {
-		if ok[i] {
-			p := cachedProof{router: router}
-			copy(p.proof[:], ms[i].Proof)
-			t.proofs[ms[i].Engine] = p
-		}
-	}
-	t.proofMu.Unlock()
-	return ok
-}
-
-// maxCachedProofs bounds the remembered engine proofs (about 130 bytes
-// each); past it the cache starts again.
-const maxCachedProofs = 1 << 20
-
-type cachedProof struct {
-	router keyholder.Address
-	proof  [64]byte
 }
 
 func (t *Transport) onForget(r *route, env *wire.Envelope) {

@@ -2,15 +2,14 @@ package transport
 
 import (
 	"fmt"
-	"runtime"
 	"testing"
 
 	"github.com/enginekit/enginekit/keyholder"
 )
 
-// checkProofs, over several goroutines and batches, refuses exactly the
-// proofs that keyholder.VerifyEngineProof refuses, and touches only the
-// indexes it is given.
+// checkProofs, over several batches, refuses exactly the proofs that
+// keyholder.VerifyEngineProof refuses, touches only the indexes it is
+// given, and remembers exactly those that hold.
 func TestCheckProofsMixed(t *testing.T) {
 	kh, err := keyholder.New(keyholder.Config{})
 	if err != nil {
@@ -20,7 +19,7 @@ func TestCheckProofsMixed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 3*keyholder.ProofBatchSize*runtime.GOMAXPROCS(0) + 5
+	n := 700 // batches of Straus's and of Pippenger's size (keyholder tests the rest)
 	ms := make([]learnMsg, n)
 	for i := range ms {
 		e, err := kh.NewEngine(fmt.Sprintf("e%d", i))
@@ -43,22 +42,44 @@ func TestCheckProofsMixed(t *testing.T) {
 			ms[i].Proof = ms[i].Proof[:40]
 		}
 	}
+	tr := &Transport{proofs: make(map[keyholder.Address]cachedProof)}
 	for _, every := range []int{1, 2, 5} {
-		var todo []int
+		job := &learnJob{ms: ms, ok: make([]bool, n)}
 		for i := 0; i < n; i += every {
-			todo = append(todo, i)
+			job.todo = append(job.todo, i)
 		}
-		ok := make([]bool, n)
-		for i := range ok {
-			ok[i] = i%every != 0 // left alone: stays true
+		for i := range job.ok {
+			job.ok[i] = i%every != 0 // left alone: stays true
 		}
-		checkProofs(kh.Router(), ms, todo, ok)
+		tr.checkProofs(kh.Router(), job)
 		for i := range ms {
 			want := i%every != 0 || keyholder.VerifyEngineProof(kh.Router(), ms[i].Engine, ms[i].Proof)
-			if ok[i] != want {
-				t.Fatalf("every %d: learn %d: ok %v, want %v", every, i, ok[i], want)
+			if job.ok[i] != want {
+				t.Fatalf("every %d: learn %d: ok %v, want %v", every, i, job.ok[i], want)
 			}
 		}
 	}
-	checkProofs(kh.Router(), ms, nil, nil) // nothing to do
+	// Those that hold are remembered, and found again; no others.
+	job := &learnJob{ms: ms, ok: make([]bool, n)}
+	tr.rememberedProofs(kh.Router(), job)
+	bad := 0
+	for i := range ms {
+		holds := keyholder.VerifyEngineProof(kh.Router(), ms[i].Engine, ms[i].Proof)
+		if job.ok[i] != holds {
+			t.Fatalf("learn %d: remembered %v", i, job.ok[i])
+		}
+		if !holds {
+			bad++
+		}
+	}
+	if bad == 0 || len(job.todo) != bad {
+		t.Fatalf("%d to check again, want the %d bad ones", len(job.todo), bad)
+	}
+	// Another router's learns of the same engines are checked again.
+	job = &learnJob{ms: ms, ok: make([]bool, n)}
+	tr.rememberedProofs(keyholder.Address{1}, job)
+	if len(job.todo) != n {
+		t.Fatalf("another router: %d to check, want %d", len(job.todo), n)
+	}
+	tr.checkProofs(kh.Router(), &learnJob{}) // nothing to do
 }

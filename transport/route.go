@@ -47,6 +47,16 @@ type route struct {
 	// traces: the peer announced the trace feature in its synced
 	// envelope on this connection, so its calls may carry trace blocks.
 	traces atomic.Bool
+
+	// The learn pipeline (proofs.go): jobs queued for the applier, how
+	// many are queued and not yet applied, a signal when that falls to
+	// zero, the pipeline's goroutines (verifiers and the applier, which
+	// the reader starts: applying), all ended before connDown returns.
+	learnQ    chan *learnJob
+	learnBusy atomic.Int32
+	learnIdle chan struct{} // capacity 1
+	learnWG   sync.WaitGroup
+	applying  bool // the reader's own
 }
 
 // ctlItem is one learn or forget waiting for the route's goroutine; sent
@@ -166,7 +176,8 @@ func (t *Transport) routeOf(c *netconn.Conn) *route {
 func (t *Transport) connUp(c *netconn.Conn) {
 	ra := c.RemoteAddr()
 	r := &route{t: t, conn: c, peer: c.PeerRouter(), remote: Endpoint(ra.Network(), ra.String()),
-		done: make(chan struct{}), burstDone: make(chan struct{}), wake: make(chan struct{}, 1)}
+		done: make(chan struct{}), burstDone: make(chan struct{}), wake: make(chan struct{}, 1),
+		learnQ: make(chan *learnJob, learnDepth), learnIdle: make(chan struct{}, 1)}
 	r.ctx, r.cancel = context.WithCancel(t.ctx)
 	t.mu.Lock()
 	t.nextConn++
@@ -206,6 +217,7 @@ func (t *Transport) connDown(c *netconn.Conn, err error) {
 	}
 	r.cancel()
 	<-r.done
+	r.learnWG.Wait() // the reader is gone: no new learn goroutine starts
 	t.mu.Lock()
 	t.routes.Delete(c)
 	learned := t.core.connTaught(r.id)
@@ -272,7 +284,7 @@ func (t *Transport) exec(acts []action) {
 				t.endClient(a.id, a.err, time.Time{})
 			}
 		case actStartProxy:
-			t.startProxy(a.engine, a.filter)
+			t.startProxy(a.engine, a.name, a.filter)
 		case actStopProxy:
 			t.stopProxy(a.engine, a.pid, false, a.err)
 		case actSubscribe:
@@ -310,11 +322,12 @@ func (t *Transport) exec(acts []action) {
 	}
 }
 
-// startProxy spawns the proxy of engine. When the name is still held by a
+// startProxy spawns the proxy of engine, registered as name (engine's
+// address as a string, made once by the core). When the name is still held by a
 // proxy on its way out (a forget and a new learn back to back), the spawn
 // is retried once that one is gone, off the reader.
-func (t *Transport) startProxy(engine keyholder.Address, filter []byte) {
-	pid, err := t.spawnProxy(engine, filter)
+func (t *Transport) startProxy(engine keyholder.Address, name string, filter []byte) {
+	pid, err := t.spawnProxy(engine, name, filter)
 	if err != nil {
 		t.mu.Lock()
 		wait := t.stopping[engine]
@@ -328,7 +341,7 @@ func (t *Transport) startProxy(engine keyholder.Address, filter []byte) {
 				case <-t.ctx.Done():
 					return
 				}
-				pid, err := t.spawnProxy(engine, filter)
+				pid, err := t.spawnProxy(engine, name, filter)
 				t.proxyStarted(engine, pid, err)
 			}()
 			return
@@ -337,9 +350,9 @@ func (t *Transport) startProxy(engine keyholder.Address, filter []byte) {
 	t.proxyStarted(engine, pid, err)
 }
 
-func (t *Transport) spawnProxy(engine keyholder.Address, filter []byte) (genserver.PID, error) {
+func (t *Transport) spawnProxy(engine keyholder.Address, name string, filter []byte) (genserver.PID, error) {
 	px := &proxy{t: t, addr: engine}
-	pid, err := t.sys.Spawn(func() genserver.Server { return px }, genserver.WithName(engine.String()))
+	pid, err := t.sys.Spawn(func() genserver.Server { return px }, genserver.WithName(name))
 	if err == nil {
 		t.subscribe(engine, filter)
 	}
@@ -350,8 +363,9 @@ func (t *Transport) proxyStarted(engine keyholder.Address, pid genserver.PID, er
 	if err != nil {
 		t.log.Warn().Err(err).Stringer("engine", engine).Msg("learn refused")
 	}
+	var buf [2]action // one actLearned per peer: mostly one
 	t.mu.Lock()
-	acts, orphan := t.core.proxyStarted(nil, engine, pid, err == nil)
+	acts, orphan := t.core.proxyStarted(buf[:0], engine, pid, err == nil)
 	t.mu.Unlock()
 	if orphan {
 		t.stopProxy(engine, pid, true, nil)

@@ -74,7 +74,7 @@ var issue13 = map[string]string{
 	"remote.tcp.macs.pingpong_msgs_per_s":            "limit.tls_stream_msgs_per_s",
 	"remote.tcp.macs.allocs_per_call":                "",
 	"remote.tcp.signatures.allocs_per_call":          "",
-	"nodes.learn_burst_ms":                           "",
+	"nodes.learn_burst_ms":                           "limit.learn_verify_ms",
 	"nodes.relearn_burst_ms":                         "",
 	"nodes.full_mesh_ms":                             "",
 	"local.skynet_ms":                                "limit.skynet_goroutines_ms",

@@ -22,6 +22,7 @@
 // The files: bench.go (workloads, timing, the report), local.go (one
 // System, skynet), remote.go (two nodes over loopback TCP: calls, the
 // concurrency and payload curves, casts, ping-pong, allocations), nodes.go
-// (the learn burst, the full mesh), limits.go and limits_tls.go (the
+// (the learn burst, the full mesh, and the learn burst's own limit: its
+// proofs batch-verified on every core), limits.go and limits_tls.go (the
 // machine).
 package bench

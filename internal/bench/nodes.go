@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,16 +22,61 @@ import (
 // default authentication (signatures; engine proofs are signatures in both
 // modes) over loopback TCP, and time from the first Connect to the last
 // end-of-burst (transport.Config.OnSynced). Nodes and engines are started
-// before the clock and stopped after it.
+// before the clock and stopped after it. The learn burst is compared with
+// limit.learn_verify_ms: the same number of engine proofs batch-verified
+// on every core with nothing else, its bound on this machine.
 
 // nodesWorkloads returns the rows of several nodes, with the targets of
 // issue 13.
 func nodesWorkloads() []workload {
 	return []workload{
-		{name: "nodes.learn_burst_ms", unit: "ms", target: 1000, run: plain(learnBurst)},
+		{name: "nodes.learn_burst_ms", unit: "ms", target: 1000, limit: "limit.learn_verify_ms", run: plain(learnBurst)},
 		{name: "nodes.relearn_burst_ms", unit: "ms", run: plain(relearnBurst)},
 		{name: "nodes.full_mesh_ms", unit: "ms", run: plain(fullMesh)},
+		// The learn burst's bound: the proofs of its engines, checked
+		// as the receiver checks them, on every core, with nothing else.
+		{name: "limit.learn_verify_ms", unit: "ms", run: plain(learnVerify)},
 	}
+}
+
+// learnVerify makes o.learn engine proofs of one router (100,000, as in
+// the learn burst) and times their batch verification with
+// keyholder.VerifyEngineProofs, the function the transport uses, in
+// contiguous shares over GOMAXPROCS goroutines.
+func learnVerify(ctx context.Context, o benchOpts) (float64, error) {
+	kh, err := keyholder.New(keyholder.Config{})
+	if err != nil {
+		return 0, err
+	}
+	defer kh.Close()
+	engines := make([]keyholder.Address, o.learn)
+	proofs := make([][]byte, o.learn)
+	for i := range engines {
+		if engines[i], err = kh.NewEngine("e" + strconv.Itoa(i)); err != nil {
+			return 0, err
+		}
+		if proofs[i], err = kh.EngineProof(engines[i]); err != nil {
+			return 0, err
+		}
+	}
+	ok := make([]bool, o.learn)
+	return o.heavy(ctx, func() (time.Duration, error) {
+		clear(ok)
+		workers := runtime.GOMAXPROCS(0)
+		share := (o.learn + workers - 1) / workers
+		start := time.Now()
+		var wg sync.WaitGroup
+		for lo := 0; lo < o.learn; lo += share {
+			hi := min(lo+share, o.learn)
+			wg.Go(func() { keyholder.VerifyEngineProofs(kh.Router(), engines[lo:hi], proofs[lo:hi], ok[lo:hi]) })
+		}
+		wg.Wait()
+		d := time.Since(start)
+		if i := slices.Index(ok, false); i >= 0 {
+			return 0, fmt.Errorf("engine proof %d of %d refused", i+1, o.learn)
+		}
+		return d, nil
+	})
 }
 
 // learnPeer starts node b with o.learn idle engines, listening on loopback

@@ -1,0 +1,5 @@
+//go:build race
+
+package keyholder
+
+const raceEnabled = true
