@@ -92,6 +92,24 @@ func Reply(from From, v any, err error) bool {
 	return true
 }
 
+// replyDirect is Reply from a callee that has nothing else to do: a
+// DirectReplier hears it with CallReplyDirect.
+func replyDirect(from From, v any, err error) bool {
+	s := from.slot
+	if s == nil || s.rep == nil || s.far != nil {
+		return Reply(from, v, err)
+	}
+	d, ok := s.rep.(DirectReplier)
+	if !ok {
+		return Reply(from, v, err)
+	}
+	if !s.state.CompareAndSwap(from.token, from.token+1) {
+		return false
+	}
+	d.CallReplyDirect(s.repID, v, err)
+	return true
+}
+
 // replySlot is where one call's reply lands. Slots are pooled: state holds
 // the token of the call that owns the slot (even) or token+1 once that call
 // is answered or abandoned, so a stale From can never answer a later call.
