@@ -253,6 +253,7 @@ func (s *System) request(ctx context.Context, self *Process, caller PID, addr st
 		from.deadline = deadline.UnixNano()
 	}
 	queue := true
+	exited := target.done // the callee's exit fails the call at once
 	if target.fwd != nil && kind == kCall {
 		if !hasDeadline {
 			// The stand-in reads the deadline at once: fix it now.
@@ -262,6 +263,9 @@ func (s *System) request(ctx context.Context, self *Process, caller PID, addr st
 		if queue, err = target.forward(Forwarded{Kind: ForwardCall, Sender: caller, From: from, Msg: req}); err != nil {
 			slot.abandon(token)
 			return nil, err
+		}
+		if _, keeps := target.fwd.(CallKeeper); keeps && !queue {
+			exited = nil // the Forwarder answers it, whatever becomes of the stand-in
 		}
 	}
 	if queue {
@@ -293,7 +297,7 @@ func (s *System) request(ctx context.Context, self *Process, caller PID, addr st
 	select {
 	case <-slot.done:
 		return slot.result()
-	case <-target.done:
+	case <-exited:
 		// The callee exited; its reply may still have been first.
 		if !slot.state.CompareAndSwap(token, token+1) {
 			<-slot.done

@@ -73,6 +73,14 @@ func (px *proxy) Forward(m genserver.Forwarded) error {
 	return genserver.ErrNotForwarded
 }
 
+// KeepsCalls: the transport answers every call it forwards, whatever
+// becomes of the proxy: with the reply, or at once with an error when the
+// connection is lost (the core fails the calls waiting on it) or when the
+// engine exits (its node answers the calls it has in service with the
+// exit, and refuses later ones), or at the caller's deadline. So callers
+// need not watch the proxy's exit (genserver.CallKeeper).
+func (px *proxy) KeepsCalls() {}
+
 // HandleCall and HandleCast are not used: Forward takes calls and casts.
 func (px *proxy) HandleCall(*genserver.Process, genserver.From, any) (any, error) {
 	return nil, genserver.ErrNoProcess
