@@ -450,6 +450,9 @@ func (c *Conn) finish(err error) {
 // run serves an established connection until it ends, then tears it down.
 func (c *Conn) run(ctx context.Context) error {
 	c.log.Info().Str("auth", c.mode.String()).Msg("connection up")
+	c.q.mu.Lock()
+	c.q.framesIn = &c.stats.framesIn
+	c.q.mu.Unlock()
 	writerDone := make(chan error, 1)
 	go func() { writerDone <- c.writeLoop() }()
 	if c.cfg.OnUp != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/wire"
@@ -27,7 +28,13 @@ type sendQueue struct {
 	batchMax int  // longest batch frame with more than one record (batchLimit)
 	tagSize  int
 	closed   bool
-	held     bool          // the reader is delivering a batch: wake the writer after it
+	held     bool // the reader is delivering a batch: wake the writer after it
+	// framesIn is the connection's count of frames read, and heldAt one
+	// more than its value when the reader last held the queue (0: never):
+	// equal, the last frame in was a batch of several envelopes, so their
+	// answers come as a burst (see leaveToWriter).
+	framesIn *atomic.Uint64
+	heldAt   uint64
 	space    chan struct{} // closed when take makes room; nil if nobody waits
 	kick     chan struct{} // wakes the writer; capacity 1
 
@@ -202,14 +209,23 @@ func (q *sendQueue) finishOpen() {
 func (q *sendQueue) hold() {
 	q.mu.Lock()
 	q.held = true
+	if q.framesIn != nil {
+		q.heldAt = q.framesIn.Load() + 1
+	}
 	q.mu.Unlock()
 }
 
-// isHeld reports whether the reader holds the queue.
-func (q *sendQueue) isHeld() bool {
+// leaveToWriter reports whether a flush should leave the queue to the
+// writer, and whether the reader holds it (release wakes the writer then),
+// which is one reason; the other is that the last frame in was a batch of
+// several envelopes, whose answers (the calls of callers woken by a batch
+// of replies, most often) make a burst that the writer's settle gathers
+// into one batch, where flushing the first alone would cost a frame (and a
+// signature) more.
+func (q *sendQueue) leaveToWriter() (leave, held bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.held
+	return q.held || (q.framesIn != nil && q.framesIn.Load()+1 == q.heldAt), q.held
 }
 
 // release ends hold and wakes the writer if anything is queued.

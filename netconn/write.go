@@ -126,10 +126,10 @@ func (c *Conn) flushFinal(ctrl []byte) error {
 
 // flush is how a sender that queued with pushOpt(direct) gets its envelope
 // written without waking the writer goroutine (a hand-off, a yield and a
-// park: one on each side of a call round trip): if no one else is writing
-// and the reader does not hold the queue, it takes and writes the queue
-// itself, as the writer would. Otherwise it wakes the writer (or, held,
-// leaves it to release). It returns ErrClosed, or the write's error, when
+// park: one on each side of a call round trip): if no one else is writing,
+// the reader does not hold the queue and the last frame in was no batch of
+// several envelopes (leaveToWriter), it takes and writes the queue itself,
+// as the writer would. Otherwise it wakes the writer. It returns ErrClosed, or the write's error, when
 // what it queued may not have left. It does not wait for more to queue
 // (the writer's settle): senders use it when they expect to be alone.
 //
@@ -154,9 +154,12 @@ func (c *Conn) flush() error {
 		}
 		return nil
 	}
-	if c.q.isHeld() {
+	if leave, held := c.q.leaveToWriter(); leave {
 		c.wmu.Unlock()
-		return nil // release wakes the writer
+		if !held { // held: release wakes the writer
+			c.q.wake()
+		}
+		return nil
 	}
 	err := c.flushLocked(nil)
 	if err != nil {
