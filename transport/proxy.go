@@ -149,6 +149,15 @@ func (px *proxy) call(sender genserver.PID, from genserver.From, req any) error 
 		t.combineCalls()
 		return nil
 	}
+	return px.callTraced(sender, from, eb)
+}
+
+// callTraced is call with tracing: registered under mu by itself, with
+// its client span. (Apart from call, whose frame stays small: a caller's
+// stack, shrunk by the GC while it waits for its reply, grows back to
+// what its next call needs, and the locals here are 2 KiB.)
+func (px *proxy) callTraced(sender genserver.PID, from genserver.From, eb *encBuf) error {
+	t := px.t
 	defer t.bufs.Put(eb)
 	var span trace.Span
 	if t.tracer != nil {
