@@ -92,6 +92,24 @@ func Reply(from From, v any, err error) bool {
 	return true
 }
 
+// replyDirect is Reply from a callee that has nothing else to do: a
+// DirectReplier hears it with CallReplyDirect.
+func replyDirect(from From, v any, err error) bool {
+	s := from.slot
+	if s == nil || s.rep == nil || s.far != nil {
+		return Reply(from, v, err)
+	}
+	d, ok := s.rep.(DirectReplier)
+	if !ok {
+		return Reply(from, v, err)
+	}
+	if !s.state.CompareAndSwap(from.token, from.token+1) {
+		return false
+	}
+	d.CallReplyDirect(s.repID, v, err)
+	return true
+}
+
 // replySlot is where one call's reply lands. Slots are pooled: state holds
 // the token of the call that owns the slot (even) or token+1 once that call
 // is answered or abandoned, so a stale From can never answer a later call.
@@ -235,6 +253,7 @@ func (s *System) request(ctx context.Context, self *Process, caller PID, addr st
 		from.deadline = deadline.UnixNano()
 	}
 	queue := true
+	exited := target.done // the callee's exit fails the call at once
 	if target.fwd != nil && kind == kCall {
 		if !hasDeadline {
 			// The stand-in reads the deadline at once: fix it now.
@@ -244,6 +263,9 @@ func (s *System) request(ctx context.Context, self *Process, caller PID, addr st
 		if queue, err = target.forward(Forwarded{Kind: ForwardCall, Sender: caller, From: from, Msg: req}); err != nil {
 			slot.abandon(token)
 			return nil, err
+		}
+		if _, keeps := target.fwd.(CallKeeper); keeps && !queue {
+			exited = nil // the Forwarder answers it, whatever becomes of the stand-in
 		}
 	}
 	if queue {
@@ -275,7 +297,7 @@ func (s *System) request(ctx context.Context, self *Process, caller PID, addr st
 	select {
 	case <-slot.done:
 		return slot.result()
-	case <-target.done:
+	case <-exited:
 		// The callee exited; its reply may still have been first.
 		if !slot.state.CompareAndSwap(token, token+1) {
 			<-slot.done

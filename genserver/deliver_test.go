@@ -78,3 +78,70 @@ func TestDeliverCall(t *testing.T) {
 	default:
 	}
 }
+
+// directReplies is a DirectReplier: it tells direct answers apart.
+type directReplies chan directReply
+
+type directReply struct {
+	id     uint64
+	direct bool
+}
+
+func (r directReplies) CallReply(id uint64, _ any, _ error) { r <- directReply{id, false} }
+func (r directReplies) CallReplyDirect(id uint64, _ any, _ error) {
+	r <- directReply{id, true}
+}
+
+// A DirectReplier hears CallReplyDirect when the callee answers from
+// HandleCall with nothing else left of what it took from its mailbox, and
+// CallReply when more messages of that batch wait behind the call, or when
+// the answer comes from elsewhere.
+func TestDeliverCallDirect(t *testing.T) {
+	sys := newSystem(t)
+	gate := make(chan struct{})
+	held := make(chan genserver.From, 1)
+	callee := spawn(t, sys, &fn{
+		call: func(_ *genserver.Process, from genserver.From, req any) (any, error) {
+			if req == "hold" {
+				held <- from
+				return genserver.NoReply, nil
+			}
+			return req, nil
+		},
+		cast: func(*genserver.Process, any) { <-gate },
+	})
+	rs := make(directReplies, 4)
+	relay := sys.Relay()
+	deadline := time.Now().Add(time.Minute)
+	if err := relay.DeliverCall(callee, relay.RemoteFrom(rs, 1, genserver.PID{}, "far", deadline), "alone"); err != nil {
+		t.Fatal(err)
+	}
+	if r := recv(t, rs); r != (directReply{1, true}) {
+		t.Fatalf("a lone call: %+v, want a direct reply", r)
+	}
+	// Two calls queued behind a cast that holds the callee: they are taken
+	// in one batch; the first has the second behind it.
+	if err := sys.Cast(callee, "wait"); err != nil {
+		t.Fatal(err)
+	}
+	for id := uint64(2); id <= 3; id++ {
+		if err := relay.DeliverCall(callee, relay.RemoteFrom(rs, id, genserver.PID{}, "far", deadline), "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(gate)
+	if r := recv(t, rs); r != (directReply{2, false}) {
+		t.Fatalf("a call with another behind it: %+v, want a plain reply", r)
+	}
+	if r := recv(t, rs); r != (directReply{3, true}) {
+		t.Fatalf("the last call of the batch: %+v, want a direct reply", r)
+	}
+	// An answer given later, outside HandleCall's return, is a plain one.
+	if err := relay.DeliverCall(callee, relay.RemoteFrom(rs, 4, genserver.PID{}, "far", deadline), "hold"); err != nil {
+		t.Fatal(err)
+	}
+	genserver.Reply(recv(t, held), "late", nil)
+	if r := recv(t, rs); r != (directReply{4, false}) {
+		t.Fatalf("a later answer: %+v, want a plain reply", r)
+	}
+}

@@ -344,3 +344,74 @@ func TestForwardedCallDeadline(t *testing.T) {
 		}
 	})
 }
+
+// holder is a Forwarder that holds the calls it is handed, and keeps
+// them (CallKeeper) if keeps is set.
+type holder struct {
+	fn
+	froms chan genserver.From
+}
+
+func (h *holder) Forward(m genserver.Forwarded) error {
+	if m.Kind != genserver.ForwardCall {
+		return genserver.ErrNotForwarded
+	}
+	h.froms <- m.From
+	return nil
+}
+
+type keeper struct{ holder }
+
+func (*keeper) KeepsCalls() {}
+
+// A call forwarded to a stand-in that exits fails at once with the exit,
+// unless the Forwarder keeps its calls (CallKeeper): then the call waits
+// for the answer the Forwarder gives it.
+func TestForwardedCallStandInExits(t *testing.T) {
+	for _, keeps := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "keeper"}[keeps], func(t *testing.T) {
+			sys := newSystem(t)
+			h := holder{froms: make(chan genserver.From, 1)}
+			var srv genserver.Server = &h
+			if keeps {
+				srv = &keeper{h}
+			}
+			pid, err := sys.Spawn(func() genserver.Server { return srv })
+			if err != nil {
+				t.Fatal(err)
+			}
+			type result struct {
+				v   any
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				v, err := sys.Call(context.Background(), pid, "q")
+				done <- result{v, err}
+			}()
+			from := recv(t, h.froms)
+			if err := sys.StopProcess(context.Background(), pid, nil); err != nil {
+				t.Fatal(err)
+			}
+			if !keeps {
+				r := recv(t, done)
+				var exit *genserver.ExitError
+				if !errors.As(r.err, &exit) || exit.PID != pid {
+					t.Fatalf("call to an exited stand-in: %v, %v; want its ExitError", r.v, r.err)
+				}
+				return
+			}
+			select {
+			case r := <-done:
+				t.Fatalf("a kept call ended with its stand-in: %v, %v", r.v, r.err)
+			default:
+			}
+			if !genserver.Reply(from, "kept", nil) {
+				t.Fatal("the kept call did not take its answer")
+			}
+			if r := recv(t, done); r.v != "kept" || r.err != nil {
+				t.Fatalf("kept call: %v, %v", r.v, r.err)
+			}
+		})
+	}
+}

@@ -77,6 +77,17 @@ type CallReplier interface {
 	CallReply(id uint64, v any, err error)
 }
 
+// DirectReplier is a CallReplier that wants to know when an answer may
+// be sent at once in the answering goroutine: CallReplyDirect replaces
+// CallReply when the callee answers from HandleCall's return with no other
+// message left of those it took from its mailbox, so nothing it would do
+// next waits behind the send (a transport writes the reply itself then,
+// instead of waking its writer). It may block as briefly as CallReply may.
+type DirectReplier interface {
+	CallReplier
+	CallReplyDirect(id uint64, v any, err error)
+}
+
 // RemoteFrom returns the From of a call that an engine on another node
 // makes, for DeliverCall: the callee sees addr as From.Address and proxy
 // (the engine's local proxy, or the zero PID) as From.PID, and deadline as

@@ -31,6 +31,14 @@ type System struct {
 	tokens atomic.Uint64
 	segs   segPool
 
+	// Idle activation workers wait on work (unbuffered: a send succeeds
+	// only into a waiting worker); see serve.
+	work        chan *Process
+	idleWorkers atomic.Int32
+	quit        chan struct{} // closed by Stop: idle workers end
+	reap        chan struct{} // unbuffered: the reaper ends a waiting worker
+	reaperArmed atomic.Bool
+
 	fromCodec atomic.Pointer[codecBox] // makes Froms portable (Relay.SetFromCodec)
 	fromTypes typeCache
 
@@ -41,7 +49,7 @@ type System struct {
 
 // NewSystem returns a running System.
 func NewSystem(cfg Config) *System {
-	s := &System{name: cfg.Name, log: cfg.Logger, procs: make(map[*Process]struct{})}
+	s := &System{name: cfg.Name, log: cfg.Logger, procs: make(map[*Process]struct{}), work: make(chan *Process), quit: make(chan struct{}), reap: make(chan struct{})}
 	s.slots.New = func() any { return &replySlot{pool: &s.slots, sys: s, done: make(chan struct{}, 1)} }
 	if s.name == "" {
 		s.name = "node"
@@ -124,6 +132,9 @@ func (s *System) isStopped() bool {
 // exited or ctx ends. It is safe to call more than once.
 func (s *System) Stop(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.stopped {
+		close(s.quit)
+	}
 	s.stopped = true
 	procs := make([]*Process, 0, len(s.procs))
 	for p := range s.procs {

@@ -50,6 +50,12 @@ type Conn struct {
 
 	q sendQueue
 
+	// wmu is held by whoever takes from the queue and writes: the writer
+	// goroutine, or a sender writing in its own goroutine (flush). One
+	// take is written before the next is taken: frames keep their order.
+	wmu sync.Mutex
+	ws  writeState // guarded by wmu
+
 	upSince time.Time // when the handshake succeeded; set before up is closed
 
 	onHandshakeError func(error) // the Listener's counter; set before Serve
@@ -251,6 +257,65 @@ func (c *Conn) TrySend(env *wire.Envelope) error {
 	return c.q.push(context.Background(), env, c.cfg.Keyholder.Owns, false)
 }
 
+// SendDirect is Send for a sender that is about to wait for an answer (a
+// call, or the reply a caller waits for): when its envelope is the first in
+// an empty queue and no one is writing, it writes the queue in the calling
+// goroutine instead of waking the writer goroutine, after letting runnable
+// senders add to it, which saves a goroutine hand-off per message. Else it
+// queues as Send does. It may block as a write does, up to
+// Config.IdleTimeout when the peer does not read (the connection then
+// fails); never call it from Deliver. Envelopes keep their order with
+// those of Send and TrySend.
+func (c *Conn) SendDirect(ctx context.Context, env *wire.Envelope) error {
+	if err := c.precheck(env); err != nil {
+		return err
+	}
+	select {
+	case <-c.up:
+	default:
+		select {
+		case <-c.up:
+		case <-c.stopped:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	flush, err := c.q.pushOpt(ctx, env, c.cfg.Keyholder.Owns, true, true)
+	if err != nil || !flush {
+		return err
+	}
+	return c.flush()
+}
+
+// TryQueue is TrySend that does not wake the writer: when it reports flush,
+// env went into an empty queue and the caller must call Flush (soon: what
+// is queued waits for it). It lets one goroutine queue several envelopes,
+// to one or more connections, without blocking, and then write them with
+// one Flush per connection. It never blocks or writes.
+func (c *Conn) TryQueue(env *wire.Envelope) (flush bool, err error) {
+	if err := c.precheck(env); err != nil {
+		return false, err
+	}
+	select {
+	case <-c.up:
+	default:
+		select {
+		case <-c.stopped:
+			return false, ErrClosed
+		default:
+			return false, fmt.Errorf("%w: connection not up yet", ErrQueueFull)
+		}
+	}
+	return c.q.pushOpt(context.Background(), env, c.cfg.Keyholder.Owns, false, true)
+}
+
+// Flush writes what TryQueue queued, as SendDirect does: in the calling
+// goroutine when no one else is writing, else by the writer. It may block
+// as SendDirect may; never call it from Deliver. It returns ErrClosed, or
+// the write's error, when what is queued may not have left.
+func (c *Conn) Flush() error { return c.flush() }
+
 // precheck refuses at once what no queue state can make sendable.
 func (c *Conn) precheck(env *wire.Envelope) error {
 	if !env.Kind.Valid() {
@@ -385,6 +450,9 @@ func (c *Conn) finish(err error) {
 // run serves an established connection until it ends, then tears it down.
 func (c *Conn) run(ctx context.Context) error {
 	c.log.Info().Str("auth", c.mode.String()).Msg("connection up")
+	c.q.mu.Lock()
+	c.q.framesIn = &c.stats.framesIn
+	c.q.mu.Unlock()
 	writerDone := make(chan error, 1)
 	go func() { writerDone <- c.writeLoop() }()
 	if c.cfg.OnUp != nil {

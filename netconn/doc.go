@@ -73,6 +73,18 @@
 // waits and fails with ErrQueueFull instead, for callers (the transport's
 // core) that must not block. Both refuse at once, with a *SizeError
 // (ErrTooLarge), an envelope that can never fit in a frame to the peer.
+//
+// A sender about to wait for an answer, alone on the connection (one call
+// and its reply), saves the hand-off to the writer with Conn.SendDirect, or
+// Conn.TryQueue then Conn.Flush: when its envelope opens an empty queue and
+// no one is writing (nor the reader holding the queue), it seals and
+// writes the queue in its own goroutine, under the lock the writer writes
+// under, so frames keep their order. Otherwise they queue as Send does. Such
+// a write may block when the peer stops reading, up to Config.IdleTimeout,
+// after which the connection fails; other senders only queue behind it. The
+// reader path never writes: TrySend never does. Under load they are not
+// worth it (a write per envelope costs more than a hand-off): the transport
+// uses them only for a lone call and the reply to a lone call.
 // Conn.QueueBytes and Conn.UpSince are there for introspection. Conn.Close
 // ends a connection in order with a go-away frame; Conn.CloseWith lets the
 // layer above say why (wire.GoAwayOverLimit when it refuses a peer).

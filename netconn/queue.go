@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/wire"
@@ -27,7 +28,13 @@ type sendQueue struct {
 	batchMax int  // longest batch frame with more than one record (batchLimit)
 	tagSize  int
 	closed   bool
-	held     bool          // the reader is delivering a batch: wake the writer after it
+	held     bool // the reader is delivering a batch: wake the writer after it
+	// framesIn is the connection's count of frames read, and heldAt one
+	// more than its value when the reader last held the queue (0: never):
+	// equal, the last frame in was a batch of several envelopes, so their
+	// answers come as a burst (see leaveToWriter).
+	framesIn *atomic.Uint64
+	heldAt   uint64
 	space    chan struct{} // closed when take makes room; nil if nobody waits
 	kick     chan struct{} // wakes the writer; capacity 1
 
@@ -80,15 +87,25 @@ func (q *sendQueue) maxPayload() int { return q.maxRecord() - wire.RecordHeaderS
 // ends if wait is set, else fails with ErrQueueFull at once. close ends the
 // wait when the connection goes down.
 func (q *sendQueue) push(ctx context.Context, env *wire.Envelope, owns func(keyholder.Address) bool, wait bool) error {
+	_, err := q.pushOpt(ctx, env, owns, wait, false)
+	return err
+}
+
+// pushOpt is push. With direct set it never wakes the writer: it reports
+// instead, as flush, that env went into an empty queue that the reader does
+// not hold, where it would have woken the writer; the caller must then call
+// Conn.flush, which writes or wakes. (Later pushes find the queue not empty
+// and leave it to that flush; a held queue is woken by release.)
+func (q *sendQueue) pushOpt(ctx context.Context, env *wire.Envelope, owns func(keyholder.Address) bool, wait, direct bool) (flush bool, _ error) {
 	need := wire.RecordSize(len(env.Payload))
 	if need > q.maxRecord() {
-		return &SizeError{Size: len(env.Payload), Limit: q.maxPayload()}
+		return false, &SizeError{Size: len(env.Payload), Limit: q.maxPayload()}
 	}
 	q.mu.Lock()
 	for {
 		if q.closed {
 			q.mu.Unlock()
-			return ErrClosed
+			return false, ErrClosed
 		}
 		var add int
 		if q.extends(env.Src, need) {
@@ -105,7 +122,7 @@ func (q *sendQueue) push(ctx context.Context, env *wire.Envelope, owns func(keyh
 		if !wait {
 			q.mu.Unlock()
 			q.wake() // a full queue must drain, held or not
-			return ErrQueueFull
+			return false, ErrQueueFull
 		}
 		if q.space == nil {
 			q.space = make(chan struct{})
@@ -116,7 +133,7 @@ func (q *sendQueue) push(ctx context.Context, env *wire.Envelope, owns func(keyh
 		select {
 		case <-space:
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 		q.mu.Lock()
 	}
@@ -125,7 +142,7 @@ func (q *sendQueue) push(ctx context.Context, env *wire.Envelope, owns func(keyh
 			// Same source, frame full: no need to ask the keyholder again.
 		} else if !owns(env.Src) {
 			q.mu.Unlock()
-			return fmt.Errorf("%w: source %v is not one of our engines", keyholder.ErrNotOurs, env.Src)
+			return false, fmt.Errorf("%w: source %v is not one of our engines", keyholder.ErrNotOurs, env.Src)
 		}
 		q.finishOpen()
 		q.batches = append(q.batches, queuedBatch{off: len(q.buf), src: env.Src})
@@ -136,10 +153,13 @@ func (q *sendQueue) push(ctx context.Context, env *wire.Envelope, owns func(keyh
 	q.buf = wire.AppendRecord(q.buf, env)
 	q.batches[len(q.batches)-1].count++
 	q.mu.Unlock()
+	if direct {
+		return wake, nil
+	}
 	if wake {
 		q.wake()
 	}
-	return nil
+	return false, nil
 }
 
 // extends reports whether a record of need bytes from src can join the open
@@ -201,7 +221,23 @@ func (q *sendQueue) finishOpen() {
 func (q *sendQueue) hold() {
 	q.mu.Lock()
 	q.held = true
+	if q.framesIn != nil {
+		q.heldAt = q.framesIn.Load() + 1
+	}
 	q.mu.Unlock()
+}
+
+// leaveToWriter reports whether a flush should leave the queue to the
+// writer, and whether the reader holds it (release wakes the writer then),
+// which is one reason; the other is that the last frame in was a batch of
+// several envelopes, whose answers (the calls of callers woken by a batch
+// of replies, most often) make a burst that the writer's settle gathers
+// into one batch, where flushing the first alone would cost a frame (and a
+// signature) more.
+func (q *sendQueue) leaveToWriter() (leave, held bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.held || (q.framesIn != nil && q.framesIn.Load()+1 == q.heldAt), q.held
 }
 
 // release ends hold and wakes the writer if anything is queued.

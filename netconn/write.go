@@ -11,14 +11,12 @@ import (
 )
 
 // writeLoop writes what Send queues, pings when the peer is quiet and gives
-// up when it stays quiet, until told to stop.
+// up when it stays quiet, until told to stop. It writes under c.wmu, as a
+// sender flushing in its own goroutine does (flush).
 func (c *Conn) writeLoop() error {
 	tick := time.NewTicker(c.cfg.IdleTimeout / 4)
 	defer tick.Stop()
 	var (
-		spare     []byte
-		spareB    []queuedBatch
-		auth      []byte
 		lastIn    = c.stats.framesIn.Load()
 		idleTicks int
 		pingNo    uint64
@@ -38,49 +36,140 @@ func (c *Conn) writeLoop() error {
 			}
 			idleTicks++
 			if idleTicks >= 4 {
+				c.wmu.Lock()
+				c.ws.done = true
 				c.writeFinal(wire.AppendGoAway(nil, wire.GoAway{Code: wire.GoAwayIdleTimeout}), 1)
+				c.wmu.Unlock()
 				return fmt.Errorf("%w: nothing for %v", ErrIdleTimeout, c.cfg.IdleTimeout)
 			}
 			pingNo++
 			ctrl = wire.AppendPing(ctrl, pingNo)
 		}
-		buf, batches, pong, pongData := c.q.take(spare, spareB)
-		if pong {
-			ctrl = wire.AppendPong(ctrl, pongData)
-		}
-		timeout := c.cfg.IdleTimeout
-		if stopping {
-			timeout = c.cfg.HandshakeTimeout
-		}
-		var (
-			tail   []byte
-			sealed int
-			err    error
-		)
-		tail, sealed, auth, err = c.sealWrite(buf, batches, auth, timeout)
-		if err != nil {
-			if stopping {
-				return nil
-			}
+		c.wmu.Lock()
+		if err := c.ws.err; err != nil {
+			// A sender's write failed (flush): the stream is broken.
+			c.ws.done = true
+			c.wmu.Unlock()
 			return err
 		}
-		out := append(tail, ctrl...)
-		frames := sealed + countFrames(ctrl)
+		var err error
 		if stopping {
-			if g := c.goAway.Load(); g != nil {
-				out = wire.AppendGoAway(out, *g)
-				frames++
-			}
-			c.writeFinal(out, frames)
-			return nil
+			err = c.flushFinal(ctrl)
+		} else {
+			err = c.flushLocked(ctrl)
 		}
-		if len(out) > 0 {
-			if err := c.write(out, frames, c.cfg.IdleTimeout); err != nil {
-				return err
-			}
+		if stopping || err != nil {
+			c.ws.done = true
 		}
-		spare, spareB = buf[:0], batches
+		c.wmu.Unlock()
+		if stopping || err != nil {
+			return err
+		}
 	}
+}
+
+// writeState is what the one writing (c.wmu held) keeps from one write to
+// the next.
+type writeState struct {
+	spare  []byte        // the queue's next buffer
+	spareB []queuedBatch // and its batch list
+	auth   []byte        // scratch for the authenticated message
+	err    error         // a sender's write failed: the writer ends with it
+	done   bool          // the writer has ended: nothing more is written
+}
+
+// flushLocked takes what is queued (and a pong the reader asked for),
+// seals it and writes it, then ctrl. c.wmu must be held.
+func (c *Conn) flushLocked(ctrl []byte) error {
+	ws := &c.ws
+	buf, batches, pong, pongData := c.q.take(ws.spare, ws.spareB)
+	if pong {
+		ctrl = wire.AppendPong(ctrl, pongData)
+	}
+	tail, sealed, auth, err := c.sealWrite(buf, batches, ws.auth, c.cfg.IdleTimeout)
+	ws.auth = auth
+	if err != nil {
+		return err
+	}
+	out := append(tail, ctrl...)
+	if len(out) > 0 {
+		if err := c.write(out, sealed+countFrames(ctrl), c.cfg.IdleTimeout); err != nil {
+			return err
+		}
+	}
+	ws.spare, ws.spareB = buf[:0], batches
+	return nil
+}
+
+// flushFinal is flushLocked when closing: a best-effort write of what is
+// queued and the go-away frame, within Config.HandshakeTimeout.
+func (c *Conn) flushFinal(ctrl []byte) error {
+	ws := &c.ws
+	buf, batches, pong, pongData := c.q.take(ws.spare, ws.spareB)
+	if pong {
+		ctrl = wire.AppendPong(ctrl, pongData)
+	}
+	tail, sealed, auth, err := c.sealWrite(buf, batches, ws.auth, c.cfg.HandshakeTimeout)
+	ws.auth = auth
+	if err != nil {
+		return nil
+	}
+	out := append(tail, ctrl...)
+	frames := sealed + countFrames(ctrl)
+	if g := c.goAway.Load(); g != nil {
+		out = wire.AppendGoAway(out, *g)
+		frames++
+	}
+	c.writeFinal(out, frames)
+	return nil
+}
+
+// flush is how a sender that queued with pushOpt(direct) gets its envelope
+// written without waking the writer goroutine (a hand-off, a yield and a
+// park: one on each side of a call round trip): if no one else is writing,
+// the reader does not hold the queue and the last frame in was no batch of
+// several envelopes (leaveToWriter), it takes and writes the queue itself,
+// as the writer would. Otherwise it wakes the writer. It returns ErrClosed, or the write's error, when
+// what it queued may not have left. It does not wait for more to queue
+// (the writer's settle): senders use it when they expect to be alone.
+//
+// It writes in the calling goroutine, so it can block as a write does:
+// when the peer stops reading and the socket's buffer is full, up to
+// Config.IdleTimeout, after which the connection fails (as the writer's
+// own write would). Only senders that may block call it (SendDirect, and
+// Flush after TryQueue), never the reader: TrySend, used on the reader
+// path, never writes. Other senders are not held: they queue (or wait for
+// room, released by their ctx) behind the write, and the writer takes what
+// they queued once the write is done.
+func (c *Conn) flush() error {
+	if !c.wmu.TryLock() {
+		c.q.wake() // someone writes: the writer takes ours after it
+		return nil
+	}
+	if c.ws.done || c.ws.err != nil {
+		queued := c.q.bytes() > 0
+		c.wmu.Unlock()
+		if queued {
+			return ErrClosed
+		}
+		return nil
+	}
+	if leave, held := c.q.leaveToWriter(); leave {
+		c.wmu.Unlock()
+		if !held { // held: release wakes the writer
+			c.q.wake()
+		}
+		return nil
+	}
+	err := c.flushLocked(nil)
+	if err != nil {
+		c.ws.err = err
+	}
+	c.wmu.Unlock()
+	if err != nil {
+		c.q.wake() // the writer ends with the error
+	}
+	return err
 }
 
 // writeChunk is how many sealed bytes the writer lets accumulate before it

@@ -505,6 +505,26 @@ func (c *core) callDone(acts []action, id uint64) []action {
 		env: wire.Envelope{Kind: wire.Reply, Src: ic.callee, Dst: ic.caller, Ref: ic.ref}})
 }
 
+// callsOn returns how many outgoing calls wait for their reply on conn
+// (for the driver's choice of writing a lone call at once).
+func (c *core) callsOn(conn connID) int {
+	if cc := c.conns[conn]; cc != nil {
+		return len(cc.calls)
+	}
+	return 0
+}
+
+// callsInWith returns how many calls the peer of in-service call id has
+// in service here, id included (0 if id is not in service).
+func (c *core) callsInWith(id uint64) int {
+	if ic, ok := c.in[id]; ok {
+		if p := c.peers[ic.peer]; p != nil {
+			return len(p.callsIn)
+		}
+	}
+	return 0
+}
+
 // outCall: a local caller (from, pid caller) calls engine through its proxy.
 // On success the action is the send of the call; the driver fills in the
 // payload and deadline.

@@ -192,14 +192,14 @@ func (t *Transport) startCall(r *route, a *action, req any, wireDeadline int64, 
 		Req:      req,
 		Deadline: deadline,
 	}
-	done := func(v any, err error) { t.callDone(id, v, err) }
+	done := func(v any, err error) { t.callDone(id, v, err, false) }
 	if t.tracer != nil || sc.IsValid() {
 		var span trace.Span
 		call.Ctx, span = t.serverContext(sc, r, &envAddrs{src: a.env.Src, dst: a.env.Dst})
 		if span != nil {
 			done = func(v any, err error) {
 				endSpan(span, err, time.Time{}) // before the reply is queued
-				t.callDone(id, v, err)
+				t.callDone(id, v, err, false)
 			}
 		}
 	}
@@ -225,16 +225,30 @@ func (t *Transport) callDeadline(wireDeadline int64) time.Time {
 // reply envelope, in the replying goroutine.
 type callReplier Transport
 
-func (cr *callReplier) CallReply(id uint64, v any, err error) { (*Transport)(cr).callDone(id, v, err) }
+func (cr *callReplier) CallReply(id uint64, v any, err error) {
+	(*Transport)(cr).callDone(id, v, err, false)
+}
+
+// CallReplyDirect is CallReply from the callee's own goroutine, with
+// nothing else to do in the batch it took from its mailbox: the reply may
+// be written in that goroutine (netconn's SendDirect).
+func (cr *callReplier) CallReplyDirect(id uint64, v any, err error) {
+	(*Transport)(cr).callDone(id, v, err, true)
+}
 
 // callDone sends a call's result back to the caller's node. It is called
 // by a dummy caller, or by whoever answers a call delivered into a
 // mailbox (the engine itself, mostly): it waits for room in the
-// connection's queue only when there is none.
-func (t *Transport) callDone(id uint64, v any, err error) {
+// connection's queue only when there is none. direct (the callee
+// answering from its goroutine, with nothing else to do) lets it write
+// the reply itself when the connection's writer is idle (SendDirect), if
+// it is the peer's only call in service here: under load the writer's
+// batching is worth more than the hand-off it saves.
+func (t *Transport) callDone(id uint64, v any, err error, direct bool) {
 	var buf [1]action
 	t.mu.Lock()
 	delete(t.inCancel, id)
+	direct = direct && t.core.callsInWith(id) == 1
 	acts := t.core.callDone(buf[:0], id)
 	t.mu.Unlock()
 	if len(acts) == 0 {
@@ -266,8 +280,10 @@ func (t *Transport) callDone(id uint64, v any, err error) {
 	}
 	env := a.env
 	env.Payload = payload
-	serr := r.conn.TrySend(&env)
-	if errors.Is(serr, netconn.ErrQueueFull) {
+	var serr error
+	if direct {
+		serr = r.conn.SendDirect(t.ctx, &env)
+	} else if serr = r.conn.TrySend(&env); errors.Is(serr, netconn.ErrQueueFull) {
 		serr = r.conn.Send(t.ctx, &env)
 	}
 	if serr != nil {

@@ -73,6 +73,14 @@ func (px *proxy) Forward(m genserver.Forwarded) error {
 	return genserver.ErrNotForwarded
 }
 
+// KeepsCalls: the transport answers every call it forwards, whatever
+// becomes of the proxy: with the reply, or at once with an error when the
+// connection is lost (the core fails the calls waiting on it) or when the
+// engine exits (its node answers the calls it has in service with the
+// exit, and refuses later ones), or at the caller's deadline. So callers
+// need not watch the proxy's exit (genserver.CallKeeper).
+func (px *proxy) KeepsCalls() {}
+
 // HandleCall and HandleCast are not used: Forward takes calls and casts.
 func (px *proxy) HandleCall(*genserver.Process, genserver.From, any) (any, error) {
 	return nil, genserver.ErrNoProcess
@@ -141,6 +149,15 @@ func (px *proxy) call(sender genserver.PID, from genserver.From, req any) error 
 		t.combineCalls()
 		return nil
 	}
+	return px.callTraced(sender, from, eb)
+}
+
+// callTraced is call with tracing: registered under mu by itself, with
+// its client span. (Apart from call, whose frame stays small: a caller's
+// stack, shrunk by the GC while it waits for its reply, grows back to
+// what its next call needs, and the locals here are 2 KiB.)
+func (px *proxy) callTraced(sender genserver.PID, from genserver.From, eb *encBuf) error {
+	t := px.t
 	defer t.bufs.Put(eb)
 	var span trace.Span
 	if t.tracer != nil {
@@ -206,7 +223,18 @@ type callReq struct {
 // it on one at a time, each waiting to be scheduled: a convoy). Calls of
 // one sender keep their order: a sender waits for its call's reply before
 // it sends anything else.
+//
+// A lone call (the only one of the batch, and the only one waiting on its
+// connection) is queued without waking the connection's writer
+// (TryQueue), and the combiner, once it has let another combiner in,
+// writes it itself (Flush) if the writer is idle: one goroutine hand-off
+// less per round trip. Under load the writer's batching is kept: a call
+// written alone per write costs far more than a hand-off. A flush that
+// blocks (a peer that stops reading) holds back only this caller, which
+// is about to wait for its reply anyway.
 func (t *Transport) combineCalls() {
+	var local [2]*netconn.Conn
+	flush := local[:0] // connections owed a Flush (a lone call each)
 	for t.callq.Load() != nil && t.combining.CompareAndSwap(false, true) {
 		for {
 			list := t.callq.Swap(nil)
@@ -219,21 +247,29 @@ func (t *Transport) combineCalls() {
 				list.next = fifo
 				fifo, list = list, next
 			}
-			t.sendCalls(fifo)
+			if c := t.sendCalls(fifo); c != nil {
+				flush = append(flush, c)
+			}
 		}
 		t.combining.Store(false)
 	}
+	for _, c := range flush {
+		_ = c.Flush() // a failed write takes the connection down, and its calls
+	}
 }
 
-// sendCalls steps the core for a batch of calls, then sends them: at once
+// sendCalls steps the core for a batch of calls, then queues them: at once
 // when the connection has room, else from a goroutine of its own, so that
-// a slow link does not hold back calls to others.
-func (t *Transport) sendCalls(list *callReq) {
+// a slow link does not hold back calls to others. It returns the
+// connection the caller must Flush, if it queued a lone call without
+// waking the writer.
+func (t *Transport) sendCalls(list *callReq) (flush *netconn.Conn) {
 	acts := t.combActs[:0]
 	t.mu.Lock()
 	for cr := list; cr != nil; cr = cr.next {
 		acts = t.core.outCall(acts, cr.px.addr, cr.sender, cr.from, t.logical(cr.from.Deadline()))
 	}
+	lone := len(acts) == 1 && acts[0].kind == actSend && t.core.callsOn(acts[0].conn) == 1
 	t.mu.Unlock()
 	i := 0
 	for cr := list; cr != nil; i++ {
@@ -250,10 +286,10 @@ func (t *Transport) sendCalls(list *callReq) {
 			err := netconn.ErrQueueFull
 			select {
 			case <-r.burstDone:
-				err = r.conn.TrySend(&env)
+				err = t.queueCall(r, &env, lone, &flush)
 			default: // a message from one of our engines waits for its learn
 				if env.Src == t.router {
-					err = r.conn.TrySend(&env)
+					err = t.queueCall(r, &env, lone, &flush)
 				}
 			}
 			if errors.Is(err, netconn.ErrQueueFull) {
@@ -269,6 +305,20 @@ func (t *Transport) sendCalls(list *callReq) {
 	}
 	clear(acts)
 	t.combActs = acts[:0]
+	return flush
+}
+
+// queueCall queues a call envelope without waiting: a lone one without
+// waking the writer, setting *flush to the connection to Flush.
+func (t *Transport) queueCall(r *route, env *wire.Envelope, lone bool, flush **netconn.Conn) error {
+	if !lone {
+		return r.conn.TrySend(env)
+	}
+	must, err := r.conn.TryQueue(env)
+	if must {
+		*flush = r.conn
+	}
+	return err
 }
 
 // sendCallWaiting sends a call that must wait (for room in the queue, or
