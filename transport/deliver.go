@@ -141,7 +141,10 @@ func (t *Transport) onMessage(r *route, env *wire.Envelope) {
 		case actStartCall:
 			if from.Pending() {
 				if derr := t.sys.Relay().DeliverCall(a.dst, from, v); derr != nil {
-					genserver.Reply(from, nil, derr)
+					// Answered here, on the reader: never wait for room
+					// in the queue (genserver.Reply would, through
+					// CallReply).
+					t.callDone(a.id, nil, derr, replyNoWait)
 				}
 			} else {
 				t.startCall(r, a, v, env.Deadline, sc)
@@ -192,14 +195,14 @@ func (t *Transport) startCall(r *route, a *action, req any, wireDeadline int64, 
 		Req:      req,
 		Deadline: deadline,
 	}
-	done := func(v any, err error) { t.callDone(id, v, err, false) }
+	done := func(v any, err error) { t.callDone(id, v, err, replyMayWait) }
 	if t.tracer != nil || sc.IsValid() {
 		var span trace.Span
 		call.Ctx, span = t.serverContext(sc, r, &envAddrs{src: a.env.Src, dst: a.env.Dst})
 		if span != nil {
 			done = func(v any, err error) {
 				endSpan(span, err, time.Time{}) // before the reply is queued
-				t.callDone(id, v, err, false)
+				t.callDone(id, v, err, replyMayWait)
 			}
 		}
 	}
@@ -226,29 +229,46 @@ func (t *Transport) callDeadline(wireDeadline int64) time.Time {
 type callReplier Transport
 
 func (cr *callReplier) CallReply(id uint64, v any, err error) {
-	(*Transport)(cr).callDone(id, v, err, false)
+	(*Transport)(cr).callDone(id, v, err, replyMayWait)
 }
 
 // CallReplyDirect is CallReply from the callee's own goroutine, with
 // nothing else to do in the batch it took from its mailbox: the reply may
 // be written in that goroutine (netconn's SendDirect).
 func (cr *callReplier) CallReplyDirect(id uint64, v any, err error) {
-	(*Transport)(cr).callDone(id, v, err, true)
+	(*Transport)(cr).callDone(id, v, err, replyDirect)
 }
+
+// replyHow says how callDone may send a reply.
+type replyHow uint8
+
+const (
+	// replyMayWait waits for room in the connection's queue when there is
+	// none: the replier is an engine or a dummy caller.
+	replyMayWait replyHow = iota
+	// replyDirect is replyMayWait from the callee's own goroutine with
+	// nothing else to do: the reply may be written in that goroutine.
+	replyDirect
+	// replyNoWait never waits: the replier is the connection's reader,
+	// which must not wait on a writer; with the queue full the reply is
+	// dropped and counted (the caller's deadline ends its call).
+	replyNoWait
+)
 
 // callDone sends a call's result back to the caller's node. It is called
 // by a dummy caller, or by whoever answers a call delivered into a
-// mailbox (the engine itself, mostly): it waits for room in the
-// connection's queue only when there is none. direct (the callee
-// answering from its goroutine, with nothing else to do) lets it write
-// the reply itself when the connection's writer is idle (SendDirect), if
-// it is the peer's only call in service here: under load the writer's
-// batching is worth more than the hand-off it saves.
-func (t *Transport) callDone(id uint64, v any, err error, direct bool) {
+// mailbox (the engine itself, mostly), or by the reader when delivery
+// failed: it waits for room in the connection's queue only when there is
+// none and how allows it. replyDirect (the callee answering from its
+// goroutine, with nothing else to do) lets it write the reply itself when
+// the connection's writer is idle (SendDirect), if it is the peer's only
+// call in service here: under load the writer's batching is worth more
+// than the hand-off it saves.
+func (t *Transport) callDone(id uint64, v any, err error, how replyHow) {
 	var buf [1]action
 	t.mu.Lock()
 	delete(t.inCancel, id)
-	direct = direct && t.core.callsInWith(id) == 1
+	direct := how == replyDirect && t.core.callsInWith(id) == 1
 	acts := t.core.callDone(buf[:0], id)
 	t.mu.Unlock()
 	if len(acts) == 0 {
@@ -283,7 +303,7 @@ func (t *Transport) callDone(id uint64, v any, err error, direct bool) {
 	var serr error
 	if direct {
 		serr = r.conn.SendDirect(t.ctx, &env)
-	} else if serr = r.conn.TrySend(&env); errors.Is(serr, netconn.ErrQueueFull) {
+	} else if serr = r.conn.TrySend(&env); errors.Is(serr, netconn.ErrQueueFull) && how != replyNoWait {
 		serr = r.conn.Send(t.ctx, &env)
 	}
 	if serr != nil {
@@ -292,7 +312,12 @@ func (t *Transport) callDone(id uint64, v any, err error, direct bool) {
 			// instead of waiting out its deadline.
 			t.count(dropTooLarge)
 			env.Payload = t.encodeError(&callbridge.WireError{Code: callbridge.CodeTooLarge, Message: serr.Error()})
-			if r.conn.Send(t.ctx, &env) == nil {
+			if how == replyNoWait {
+				serr = r.conn.TrySend(&env)
+			} else {
+				serr = r.conn.Send(t.ctx, &env)
+			}
+			if serr == nil {
 				return
 			}
 		}
