@@ -65,6 +65,9 @@ type Config struct {
 	Router   ed25519.PrivateKey // its router key
 	Mode     byte               // ModeSignatures or ModeMACs
 	MaxFrame uint32             // announced; 0: DefaultFrameSize
+	// Credential and Extensions go in the hello (§3.1).
+	Credential []byte
+	Extensions []Extension
 }
 
 // Conn is an up connection: TLS done, hellos exchanged.
@@ -123,7 +126,8 @@ func Dial(ctx context.Context, addr string, want Address, cfg Config) (*Conn, er
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.tls.SetDeadline(dl)
 	}
-	if err := c.handshake(); err != nil {
+	hello := Hello{Mode: c.mode, MaxFrame: c.maxIn, Credential: cfg.Credential, Extensions: cfg.Extensions}
+	if err := c.handshake(hello); err != nil {
 		_ = c.tls.Close()
 		return nil, err
 	}
@@ -131,7 +135,7 @@ func Dial(ctx context.Context, addr string, want Address, cfg Config) (*Conn, er
 	return c, nil
 }
 
-func (c *Conn) handshake() error {
+func (c *Conn) handshake(hello Hello) error {
 	st := c.tls.ConnectionState()
 	if st.Version != tls.VersionTLS13 || st.NegotiatedProtocol != ALPN {
 		return fmt.Errorf("specpeer: TLS %#x, ALPN %q", st.Version, st.NegotiatedProtocol)
@@ -143,7 +147,7 @@ func (c *Conn) handshake() error {
 		}
 		c.secret = s
 	}
-	if err := WriteFrame(c.tls, FrameHello, Hello{Mode: c.mode, MaxFrame: c.maxIn}.Marshal()); err != nil {
+	if err := WriteFrame(c.tls, FrameHello, hello.Marshal()); err != nil {
 		return err
 	}
 	typ, body, err := ReadFrame(c.tls, c.maxIn)
@@ -252,52 +256,80 @@ func (c *Conn) Verify(b Batch) error {
 	return fmt.Errorf("specpeer: bad tag on a batch of %v at seq %d", b.Src, b.Seq)
 }
 
-// Recv reads frames until a batch whose tag verifies, answering PINGs. It
-// refuses a batch from our own router, and checks the seqs against the
-// highest accepted per src (§7: the node sends each src's envelopes in
-// order on a connection, so a window is not needed here): a batch repeating
-// or going back is an error. A GOAWAY is returned as a *GoawayError.
+// Recv reads frames until a batch whose tag verifies (see Next), skipping
+// PONGs.
 func (c *Conn) Recv() (Batch, error) {
+	for {
+		f, err := c.Next()
+		if err != nil || f.Type == FrameBatch {
+			return f.Batch, err
+		}
+	}
+}
+
+// Frame is a frame received: a verified batch, or a PONG's body.
+type Frame struct {
+	Type  byte
+	Batch Batch
+	Body  []byte
+}
+
+// Next reads the next BATCH or PONG, answering PINGs (§8). A batch is
+// checked: well-formed, not from our own router, its tag, and its seqs
+// against the highest accepted per src (§7: the node sends each src's
+// envelopes in order on a connection, so a window is not needed here): a
+// batch repeating or going back is an error. A GOAWAY is returned as a
+// *GoawayError.
+func (c *Conn) Next() (Frame, error) {
 	for {
 		typ, body, err := ReadFrame(c.tls, c.maxIn)
 		if err != nil {
-			return Batch{}, err
+			return Frame{}, err
 		}
 		switch typ {
 		case FramePing:
 			if len(body) != 8 {
-				return Batch{}, fmt.Errorf("%w: ping of %d bytes", errFormat, len(body))
+				return Frame{}, fmt.Errorf("%w: ping of %d bytes", errFormat, len(body))
 			}
 			if err := c.WriteFrame(FramePong, body); err != nil {
-				return Batch{}, err
+				return Frame{}, err
 			}
 		case FramePong:
+			return Frame{Type: typ, Body: body}, nil
 		case FrameGoaway:
 			code, reason, err := ParseGoaway(body)
 			if err != nil {
-				return Batch{}, err
+				return Frame{}, err
 			}
-			return Batch{}, &GoawayError{Code: code, Reason: reason}
+			return Frame{}, &GoawayError{Code: code, Reason: reason}
 		case FrameBatch:
 			b, err := ParseBatch(body, TagSize(c.mode))
 			if err != nil {
-				return Batch{}, err
+				return Frame{}, err
 			}
 			if b.Src == c.me {
-				return Batch{}, fmt.Errorf("specpeer: a batch from our own router")
+				return Frame{}, fmt.Errorf("specpeer: a batch from our own router")
 			}
 			if err := c.Verify(b); err != nil {
-				return Batch{}, err
+				return Frame{}, err
 			}
 			if h, ok := c.highest[b.Src]; ok && b.Seq <= h {
-				return Batch{}, fmt.Errorf("specpeer: seq %d of %v not above %d", b.Seq, b.Src, h)
+				return Frame{}, fmt.Errorf("specpeer: seq %d of %v not above %d", b.Seq, b.Src, h)
 			}
 			c.highest[b.Src] = b.Seq + uint64(len(b.Envelopes)) - 1
-			return b, nil
+			return Frame{Type: typ, Batch: b}, nil
 		default:
-			return Batch{}, fmt.Errorf("%w: frame type %d", errFormat, typ)
+			return Frame{}, fmt.Errorf("%w: frame type %d", errFormat, typ)
 		}
 	}
+}
+
+// WriteRaw sends bytes as they are: the test's malformed frames.
+func (c *Conn) WriteRaw(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, err := c.tls.Write(b)
+	return err
 }
 
 // GoawayError is a GOAWAY received.

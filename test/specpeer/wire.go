@@ -105,20 +105,33 @@ func ReadFrame(r io.Reader, max uint32) (typ byte, body []byte, err error) {
 type Hello struct {
 	Mode       byte
 	MaxFrame   uint32
-	Credential []byte // nil: no extension
+	Credential []byte // nil: no credential extension
+	// Extensions are sent after the credential, as they are (types other
+	// than 1, which receivers skip).
+	Extensions []Extension
+}
+
+// Extension is one hello extension (§3.1).
+type Extension struct {
+	Type  uint16
+	Value []byte
 }
 
 // Marshal encodes h.
 func (h Hello) Marshal() []byte {
 	b := []byte{'E', 'K', 'I', 'T', 1, h.Mode, 0, 0}
-	if h.Credential != nil {
+	if h.Credential != nil || len(h.Extensions) > 0 {
 		b[7] = 1
 	}
 	b = binary.BigEndian.AppendUint32(b, h.MaxFrame)
+	exts := h.Extensions
 	if h.Credential != nil {
-		b = binary.BigEndian.AppendUint16(b, 1)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(h.Credential)))
-		b = append(b, h.Credential...)
+		exts = append([]Extension{{1, h.Credential}}, exts...)
+	}
+	for _, e := range exts {
+		b = binary.BigEndian.AppendUint16(b, e.Type)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(e.Value)))
+		b = append(b, e.Value...)
 	}
 	return b
 }
