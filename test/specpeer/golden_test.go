@@ -385,6 +385,8 @@ func TestGoldenControl(t *testing.T) {
 	if err != nil || len(ls) != 1 || ls[0].Name != "counter" {
 		t.Errorf("learns decoded %+v, %v", ls, err)
 	}
+	same(t, "forget", enc(specpeer.Forget{Engine: e[:]}), one(t, v, "forget"))
+	same(t, "forget-reason", enc(specpeer.Forget{Engine: e[:], Reason: &specpeer.ErrorMap{Code: 3, Message: "boom"}}), one(t, v, "forget-reason"))
 	same(t, "synced-trace", enc(specpeer.Synced{Features: []string{"trace/1"}}), one(t, v, "synced-trace"))
 	same(t, "reply-nil", enc(specpeer.Reply{}), one(t, v, "reply-nil"))
 	five, _ := specpeer.EncodePayload("int", 5)

@@ -86,6 +86,12 @@ type Reply struct {
 	Error *ErrorMap `cbor:"2,keyasint,omitempty"`
 }
 
+// Forget is the forget map (kind 6).
+type Forget struct {
+	Engine []byte    `cbor:"1,keyasint"`
+	Reason *ErrorMap `cbor:"2,keyasint,omitempty"`
+}
+
 // Synced is the synced map (kind 8), when not empty.
 type Synced struct {
 	Features []string `cbor:"1,keyasint,omitempty"`

@@ -36,13 +36,14 @@ func TestAgainstNode(t *testing.T) {
 
 type events struct {
 	learned chan keyholder.Address
+	forgot  chan keyholder.Address
 	synced  chan keyholder.Address
 	downs   chan keyholder.Address
 }
 
 func startNode(t *testing.T, auth netconn.Auth) (*node.Node, events) {
 	t.Helper()
-	ev := events{make(chan keyholder.Address, 16), make(chan keyholder.Address, 16), make(chan keyholder.Address, 16)}
+	ev := events{make(chan keyholder.Address, 16), make(chan keyholder.Address, 16), make(chan keyholder.Address, 16), make(chan keyholder.Address, 16)}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	n, err := node.Start(ctx, node.Config{
@@ -53,6 +54,7 @@ func startNode(t *testing.T, auth netconn.Auth) (*node.Node, events) {
 		Transport: transport.Config{
 			Auth:     auth,
 			OnLearn:  func(e, _ keyholder.Address) { ev.learned <- e },
+			OnForget: func(e keyholder.Address) { ev.forgot <- e },
 			OnSynced: func(p keyholder.Address) { ev.synced <- p },
 			OnConnection: func(p keyholder.Address, up bool, _ error) {
 				if !up {
@@ -421,6 +423,34 @@ func againstNode(t *testing.T, auth netconn.Auth, mode byte) {
 	select {
 	case <-n.Done():
 		t.Fatalf("node ended: %v", n.Err())
+	default:
+	}
+
+	// A learn whose proof is for another router is dropped (bad_proof); a
+	// forget of our engine removes its proxy ("Control payloads").
+	other := newKey(t)
+	oa := addrOf(other)
+	badLearn, err := specpeer.EncodeControl(specpeer.Learn{Engine: oa[:], Proof: specpeer.Prove(other, nodeRouter)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forget, err := specpeer.EncodeControl(specpeer.Forget{Engine: me[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.send(p.seal(false,
+		specpeer.Envelope{Kind: specpeer.KindLearn, Dst: nodeRouter, Payload: badLearn},
+		specpeer.Envelope{Kind: specpeer.KindForget, Dst: nodeRouter, Payload: forget},
+	))
+	if got := receive(t, ev.forgot, "forget of our engine"); got != keyholder.Address(me) {
+		t.Fatalf("node forgot %v, want %v", got, me)
+	}
+	if st := n.Transport().Stats(); st.DroppedBadProof != 1 {
+		t.Errorf("node dropped %d learns for bad proofs, want 1", st.DroppedBadProof)
+	}
+	select {
+	case e := <-ev.learned:
+		t.Fatalf("node learned %v", e)
 	default:
 	}
 
