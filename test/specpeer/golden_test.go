@@ -263,6 +263,11 @@ func TestGoldenBatchMAC(t *testing.T) {
 	body, seq := checkGoldenBatch(t, v, specpeer.ModeMACs, k)
 	secret := one(t, v, "channel-secret")
 	sr, rr, src := pub(k.senderRouter), pub(k.receiverRouter), pub(k.senderEngine)
+	prk, err := specpeer.MACPRK(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(t, "prk", prk, one(t, v, "prk"))
 	same(t, "hkdf-info", specpeer.MACInfo(sr, rr, src), one(t, v, "hkdf-info"))
 	key, err := specpeer.MACKey(secret, sr, rr, src)
 	if err != nil {

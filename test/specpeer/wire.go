@@ -279,12 +279,16 @@ func AuthMessage(sender, receiver Address, signedBody []byte) []byte {
 // MACKey derives the AES-256 key of src for the direction sender→receiver
 // from the channel secret (§6).
 func MACKey(secret []byte, sender, receiver, src Address) ([]byte, error) {
-	const label = "enginekit keyholder gmac v1"
-	prk, err := hkdf.Extract(sha256.New, secret, []byte(label))
+	prk, err := MACPRK(secret)
 	if err != nil {
 		return nil, err
 	}
 	return hkdf.Expand(sha256.New, prk, string(MACInfo(sender, receiver, src)), 32)
+}
+
+// MACPRK is the HKDF-Extract step of §6, from the channel secret.
+func MACPRK(secret []byte) ([]byte, error) {
+	return hkdf.Extract(sha256.New, secret, []byte("enginekit keyholder gmac v1"))
 }
 
 // MACInfo is the HKDF info of §6.
