@@ -118,7 +118,17 @@
 // else a new one. An idle server therefore costs a few hundred bytes, not a
 // goroutine stack, and a message to it costs waking a parked goroutine. The
 // mailbox is a chain of fixed-size segments recycled within the System, so
-// a burst of casts never copies the queue.
+// a burst of casts never copies the queue. Stop a System made in a
+// testing/synctest bubble before the bubble's function returns: its idle
+// workers are goroutines of the bubble, and the bubble's clock (which the
+// reaper needs) stops when that function returns, so a bubble left with
+// a System that ran anything fails with "blocked goroutines remain"
+// (goleak, which retries for longer than 20 ms, is not affected). A
+// callback must also leave its goroutine as it found it: the goroutine runs
+// other processes' callbacks next, so an OS thread locked with
+// runtime.LockOSThread must be unlocked before the callback returns (it is
+// no longer ended with its goroutine), and the same goes for goroutine
+// labels (pprof.SetGoroutineLabels) and debug.SetPanicOnFault.
 // Reply slots are pooled per System and carry a generation token, which is
 // how a stale From can never answer a later call.
 package genserver

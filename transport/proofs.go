@@ -1,8 +1,6 @@
 package transport
 
 import (
-	"runtime"
-
 	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/wire"
 )
@@ -12,8 +10,9 @@ import (
 //
 //   - the connection's reader decodes each Learn or Learns envelope into a
 //     learnJob, looks its proofs up among those verified before, and hands
-//     the rest to a verifier goroutine (at most verifySlots verify at
-//     once, process-wide), then queues the job for the route's applier;
+//     the rest to a verifier goroutine (at most GOMAXPROCS verify at once
+//     per Transport: Transport.verifySlots), then queues the job for the
+//     route's applier;
 //   - the applier (one goroutine per route, started by the first learn
 //     that needs it) applies the jobs in arrival order, each once its
 //     proofs are checked: it steps the core (routes, the per-peer learn
@@ -45,10 +44,6 @@ const learnDepth = 4
 // ones go to the applier even when their proofs are all remembered, so
 // that the reader decodes the next envelope meanwhile.
 const inlineLearns = 16
-
-// verifySlots bounds the goroutines checking proofs at once, over every
-// connection and transport of the process: checks are pure CPU.
-var verifySlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 
 func (t *Transport) onLearn(r *route, env *wire.Envelope) {
 	if env.Src != r.peer {
@@ -84,9 +79,9 @@ func (t *Transport) onLearn(r *route, env *wire.Envelope) {
 		r.learnWG.Add(1)
 		go func() {
 			defer r.learnWG.Done()
-			verifySlots <- struct{}{}
+			t.verifySlots <- struct{}{} // checks are pure CPU: GOMAXPROCS at once
 			t.checkProofs(r.peer, job)
-			<-verifySlots
+			<-t.verifySlots
 			close(job.done)
 		}()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,9 @@ type Transport struct {
 
 	proofMu sync.Mutex
 	proofs  map[keyholder.Address]cachedProof // engine proofs verified
+	// verifySlots bounds the learn pipeline's verifier goroutines checking
+	// proofs at once, over all this Transport's connections (proofs.go).
+	verifySlots chan struct{}
 
 	delivered      atomic.Uint64
 	connDowns      atomic.Uint64
@@ -103,6 +107,7 @@ func New(cfg Config) (*Transport, error) {
 		spans:    make(map[uint64]clientCall),
 		synced:   syncedPayload(cfg.Tracer != nil),
 	}
+	t.verifySlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 	t.core = newCore(t.router, coreLimits{
 		Grace:      int64(cfg.ForgetGrace),
 		MaxLearned: cfg.MaxLearnedPerPeer,
