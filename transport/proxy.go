@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/enginekit/enginekit/events"
@@ -28,6 +29,19 @@ import (
 type proxy struct {
 	t    *Transport
 	addr keyholder.Address
+	// out is the core's last decision for a message through the proxy
+	// (outMessage), reused while the core's epoch keeps its value.
+	out atomic.Pointer[outDecision]
+}
+
+// outDecision is what core.outMessage decided, at epoch, for a message
+// from caller through a proxy: its source address and the route to send it
+// on.
+type outDecision struct {
+	epoch  uint64
+	caller genserver.PID
+	src    keyholder.Address
+	route  *route
 }
 
 // proxySub is the event subscription a foreign engine asked for.
@@ -369,16 +383,23 @@ func (px *proxy) forward(kind wire.Kind, sender genserver.PID, msg any) error {
 
 func (px *proxy) send(kind wire.Kind, sender genserver.PID, payload []byte) error {
 	t := px.t
-	var buf [1]action
-	t.mu.Lock()
-	acts := t.core.outMessage(buf[:0], kind, px.addr, sender)
-	t.mu.Unlock()
-	if len(acts) == 0 {
-		return ErrNoConnection
+	d := px.out.Load()
+	if d == nil || d.caller != sender || t.core.epoch.Load() != d.epoch {
+		// Step the core: its decision for an earlier message from
+		// sender may no longer hold (core.epoch).
+		var buf [1]action
+		t.mu.Lock()
+		acts := t.core.outMessage(buf[:0], kind, px.addr, sender)
+		epoch := t.core.epoch.Load()
+		t.mu.Unlock()
+		if len(acts) == 0 {
+			return ErrNoConnection
+		}
+		d = &outDecision{epoch: epoch, caller: sender, src: acts[0].env.Src, route: acts[0].handle.(*route)}
+		px.out.Store(d)
 	}
-	env := acts[0].env
-	env.Payload = payload
-	if err := acts[0].handle.(*route).send(t.ctx, &env); err != nil {
+	env := wire.Envelope{Kind: kind, Src: d.src, Dst: px.addr, Payload: payload}
+	if err := d.route.send(t.ctx, &env); err != nil {
 		if isTooLarge(err) {
 			t.count(dropTooLarge)
 			return err

@@ -44,6 +44,10 @@ type route struct {
 	ctl  []ctlItem
 	wake chan struct{} // capacity 1
 
+	// in is the last delivery decision the core made for a message on
+	// this connection (deliver.go); only the connection's reader uses it.
+	in deliverCache
+
 	// traces: the peer announced the trace feature in its synced
 	// envelope on this connection, so its calls may carry trace blocks.
 	traces atomic.Bool
