@@ -371,17 +371,31 @@ func (t *Transport) callSent(err error, ref uint64) {
 // held back, as a busy distribution port holds back an Erlang sender.
 func (px *proxy) forward(kind wire.Kind, sender genserver.PID, msg any) error {
 	t := px.t
-	eb, err := t.marshal(msg)
+	eb, _ := t.bufs.Get().(*encBuf)
+	if eb == nil {
+		eb = new(encBuf)
+	}
+	// A []byte's bytes (tail) go from msg into the connection's queue
+	// with one copy, not through eb.
+	b, tail, err := t.reg.AppendMarshalTail(eb.b[:0], msg)
 	if err != nil {
+		t.bufs.Put(eb)
 		t.count(dropUnencodable)
 		return err
 	}
-	err = px.send(kind, sender, eb.b)
+	eb.b = b
+	err = px.sendTail(kind, sender, b, tail)
 	t.bufs.Put(eb)
 	return err
 }
 
 func (px *proxy) send(kind wire.Kind, sender genserver.PID, payload []byte) error {
+	return px.sendTail(kind, sender, payload, nil)
+}
+
+// sendTail is send for a payload in two pieces, payload then tail
+// (netconn.Conn.SendTail).
+func (px *proxy) sendTail(kind wire.Kind, sender genserver.PID, payload, tail []byte) error {
 	t := px.t
 	d := px.out.Load()
 	if d == nil || d.caller != sender || t.core.epoch.Load() != d.epoch {
@@ -399,7 +413,7 @@ func (px *proxy) send(kind wire.Kind, sender genserver.PID, payload []byte) erro
 		px.out.Store(d)
 	}
 	env := wire.Envelope{Kind: kind, Src: d.src, Dst: px.addr, Payload: payload}
-	if err := d.route.send(t.ctx, &env); err != nil {
+	if err := d.route.sendTail(t.ctx, &env, tail); err != nil {
 		if isTooLarge(err) {
 			t.count(dropTooLarge)
 			return err

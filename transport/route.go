@@ -133,6 +133,12 @@ func (r *route) drain() {
 // one of our engines waits until the burst has announced it on this
 // connection.
 func (r *route) send(ctx context.Context, env *wire.Envelope) error {
+	return r.sendTail(ctx, env, nil)
+}
+
+// sendTail is send for an envelope whose payload is env.Payload followed
+// by tail (netconn.Conn.SendTail).
+func (r *route) sendTail(ctx context.Context, env *wire.Envelope, tail []byte) error {
 	if env.Src != r.t.router {
 		select {
 		case <-r.burstDone:
@@ -143,6 +149,9 @@ func (r *route) send(ctx context.Context, env *wire.Envelope) error {
 				return ctx.Err()
 			}
 		}
+	}
+	if tail != nil {
+		return r.conn.SendTail(ctx, env, tail)
 	}
 	return r.conn.Send(ctx, env)
 }
