@@ -119,6 +119,10 @@ func (r Relay) BindFroms(v any) {
 	if r.sys == nil || v == nil {
 		return
 	}
+	switch v.(type) {
+	case []byte, string, bool, int, int64, uint64, float64:
+		return // the common payloads that hold no From, without a lookup
+	}
 	rv := reflect.ValueOf(v)
 	if !r.sys.fromTypes.mayHold(rv.Type()) {
 		return

@@ -234,6 +234,34 @@ func (c *Conn) Send(ctx context.Context, env *wire.Envelope) error {
 	return c.q.push(ctx, env, c.cfg.Keyholder.Owns, true)
 }
 
+// SendTail is Send for an envelope whose payload is env.Payload followed
+// by tail: the two go into the send queue with one copy each, so a caller
+// that encodes a large value as a short head and the value's own bytes
+// (payload.Registry.AppendMarshalTail) copies those bytes once rather than
+// twice. It sends what Send would with the two joined, with Send's errors
+// (the size checked on the whole); tail is not kept after it returns.
+func (c *Conn) SendTail(ctx context.Context, env *wire.Envelope, tail []byte) error {
+	if !env.Kind.Valid() {
+		return fmt.Errorf("%w: %v", wire.ErrUnknownKind, env.Kind)
+	}
+	if limit, n := maxPayload(wire.MaxFrameSizeLimit, c.tagSize), len(env.Payload)+len(tail); n > limit {
+		return &SizeError{Size: n, Limit: limit}
+	}
+	select {
+	case <-c.up:
+	default:
+		select {
+		case <-c.up:
+		case <-c.stopped:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	_, err := c.q.pushTail(ctx, env, tail, c.cfg.Keyholder.Owns, true, false)
+	return err
+}
+
 // TrySend is Send that never blocks: it queues env and returns nil, or
 // returns at once with a *SizeError (ErrTooLarge) for an envelope that can
 // never fit, ErrClosed once the connection is going down, ErrQueueFull when

@@ -73,6 +73,8 @@
 // waits and fails with ErrQueueFull instead, for callers (the transport's
 // core) that must not block. Both refuse at once, with a *SizeError
 // (ErrTooLarge), an envelope that can never fit in a frame to the peer.
+// Conn.SendTail is Send for a payload in two pieces (an encoding's head,
+// then a large value's own bytes), each copied once, into the queue.
 //
 // A sender about to wait for an answer, alone on the connection (one call
 // and its reply), saves the hand-off to the writer with Conn.SendDirect, or

@@ -97,9 +97,16 @@ func (q *sendQueue) push(ctx context.Context, env *wire.Envelope, owns func(keyh
 // Conn.flush, which writes or wakes. (Later pushes find the queue not empty
 // and leave it to that flush; a held queue is woken by release.)
 func (q *sendQueue) pushOpt(ctx context.Context, env *wire.Envelope, owns func(keyholder.Address) bool, wait, direct bool) (flush bool, _ error) {
-	need := wire.RecordSize(len(env.Payload))
+	return q.pushTail(ctx, env, nil, owns, wait, direct)
+}
+
+// pushTail is pushOpt for an envelope whose payload is env.Payload
+// followed by tail (Conn.SendTail).
+func (q *sendQueue) pushTail(ctx context.Context, env *wire.Envelope, tail []byte, owns func(keyholder.Address) bool, wait, direct bool) (flush bool, _ error) {
+	size := len(env.Payload) + len(tail)
+	need := wire.RecordSize(size)
 	if need > q.maxRecord() {
-		return false, &SizeError{Size: len(env.Payload), Limit: q.maxPayload()}
+		return false, &SizeError{Size: size, Limit: q.maxPayload()}
 	}
 	q.mu.Lock()
 	for {
@@ -150,7 +157,11 @@ func (q *sendQueue) pushOpt(ctx context.Context, env *wire.Envelope, owns func(k
 		q.open = true
 	}
 	wake := len(q.batches) == 1 && q.batches[0].count == 0 && !q.held
-	q.buf = wire.AppendRecord(q.buf, env)
+	if tail == nil {
+		q.buf = wire.AppendRecord(q.buf, env)
+	} else {
+		q.buf = wire.AppendRecordTail(q.buf, env, tail)
+	}
 	q.batches[len(q.batches)-1].count++
 	q.mu.Unlock()
 	if direct {

@@ -524,6 +524,21 @@ func (r *Registry) AppendMarshal(dst []byte, v any) ([]byte, error) {
 	return dst, nil
 }
 
+// AppendMarshalTail is AppendMarshal for a caller that can send a payload
+// in two pieces (netconn.Conn.SendTail): it appends to dst all of v's
+// encoding but a trailing part, which it returns as tail without copying
+// it: the bytes of a []byte value, which may be large, aliased (so valid
+// as long as v's). dst followed by tail is what AppendMarshal appends;
+// tail is nil for values of other types.
+func (r *Registry) AppendMarshalTail(dst []byte, v any) (_, tail []byte, err error) {
+	if b, ok := v.([]byte); ok && b != nil {
+		dst = append(dst, r.bytes.prefix...)
+		return appendHead(dst, 0x40, uint64(len(b))), b, nil
+	}
+	dst, err = r.AppendMarshal(dst, v)
+	return dst, nil, err
+}
+
 // appendHead appends the shortest CBOR head of major type major (the top
 // three bits, as 0x40 for a byte string) and argument n (RFC 8949 §3,
 // deterministic: §4.2.1).

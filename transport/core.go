@@ -2,6 +2,7 @@ package transport
 
 import (
 	"slices"
+	"sync/atomic"
 
 	"github.com/enginekit/enginekit/genserver"
 	"github.com/enginekit/enginekit/keyholder"
@@ -43,7 +44,22 @@ type core struct {
 
 	drops   [numDrops]uint64
 	lastNow int64 // the latest time an event brought
+
+	// epoch changes with every step that may change what message decides
+	// for a cast, info or event (the connections, what each learned, the
+	// proxies and their pids, our engines) or what outMessage decides (a
+	// proxy's routes, our engines' pids). While it keeps a value, those
+	// decisions stay what they were: a driver may reuse one it got at that
+	// value instead of stepping the core again for the same message, and
+	// may read epoch without holding the core's lock (a step that changes
+	// it holds the lock, so a read that sees the old value comes before
+	// the step). It is the only field read that way.
+	epoch atomic.Uint64
 }
+
+// changed marks a step that may change message's or outMessage's
+// decisions (see epoch).
+func (c *core) changed() { c.epoch.Add(1) }
 
 // coreLimits are the bounds the core enforces, per peer router.
 type coreLimits struct {
@@ -204,6 +220,7 @@ func (c *core) peer(a keyholder.Address) *corePeer {
 // connUp: a connection to peer came up. Our engines are announced on it by
 // the route's goroutine (actBurst), never by the stepping reader.
 func (c *core) connUp(acts []action, id connID, peer keyholder.Address, handle any) []action {
+	c.changed()
 	p := c.peer(peer)
 	if c.lim.MaxConns > 0 && len(p.conns) >= c.lim.MaxConns {
 		c.drop(dropPeerConns)
@@ -225,6 +242,7 @@ func (c *core) connUp(acts []action, id connID, peer keyholder.Address, handle a
 // routes go; proxies left without a route wait Grace for one; a peer left
 // without connections keeps its calls in service for Grace.
 func (c *core) connDown(acts []action, id connID, now int64) []action {
+	c.changed()
 	cc := c.conns[id]
 	if cc == nil {
 		return acts
@@ -259,6 +277,7 @@ func (c *core) connDown(acts []action, id connID, now int64) []action {
 
 // unroute removes the route cc from engine e's proxy and the peer's count.
 func (c *core) unroute(e keyholder.Address, cc *coreConn, p *corePeer) {
+	c.changed()
 	if px := c.proxies[e]; px != nil {
 		for i, r := range px.routes {
 			if r == cc {
@@ -277,6 +296,7 @@ func (c *core) unroute(e keyholder.Address, cc *coreConn, p *corePeer) {
 // learn: the router of connection id (checked by the driver, with the
 // engine's proof) announces engine, asking for the events of filter.
 func (c *core) learn(acts []action, id connID, engine keyholder.Address, filter []byte) []action {
+	c.changed()
 	cc := c.conns[id]
 	if cc == nil {
 		c.drop(dropNoRoute)
@@ -324,6 +344,7 @@ func (c *core) learn(acts []action, id connID, engine keyholder.Address, filter 
 // pid), after an actStartProxy. orphan reports a proxy the core no longer
 // wants (forgotten meanwhile): the driver stops it quietly.
 func (c *core) proxyStarted(acts []action, engine keyholder.Address, pid genserver.PID, ok bool) (_ []action, orphan bool) {
+	c.changed()
 	px := c.proxies[engine]
 	if px == nil || px.started {
 		return acts, ok
@@ -354,6 +375,7 @@ func (c *core) proxyStarted(acts []action, engine keyholder.Address, pid genserv
 // proxyDied: engine's proxy pid ended without the core asking (killed).
 // The engine is forgotten on every route: a new learn starts afresh.
 func (c *core) proxyDied(acts []action, engine keyholder.Address, pid genserver.PID) []action {
+	c.changed()
 	px := c.proxies[engine]
 	if px == nil || !px.started || px.pid != pid {
 		return acts // stopped by us, or an older incarnation
@@ -368,6 +390,7 @@ func (c *core) proxyDied(acts []action, engine keyholder.Address, pid genserver.
 // forget: the router of connection id says engine is gone. reason is the
 // engine's exit reason, carried to monitors (or nil).
 func (c *core) forget(acts []action, id connID, engine keyholder.Address, reason error) []action {
+	c.changed()
 	cc := c.conns[id]
 	if cc == nil {
 		c.drop(dropNoRoute)
@@ -389,6 +412,7 @@ func (c *core) forget(acts []action, id connID, engine keyholder.Address, reason
 // removeProxy forgets engine's proxy; reason is what its monitors and
 // links are told (the engine's exit reason, ErrNoConnection).
 func (c *core) removeProxy(acts []action, engine keyholder.Address, px *coreProxy, reason error) []action {
+	c.changed()
 	delete(c.proxies, engine)
 	delete(c.grace, engine)
 	if !px.started {
@@ -626,6 +650,7 @@ func (c *core) sourceOf(pid genserver.PID) keyholder.Address {
 // localUp: one of our engines runs as pid; learn is its encoded learn
 // message, announced on every connection.
 func (c *core) localUp(acts []action, engine keyholder.Address, pid genserver.PID, learn []byte) []action {
+	c.changed()
 	if old := c.local[engine]; old != nil {
 		delete(c.byPID, old.pid)
 	}
@@ -643,6 +668,7 @@ func (c *core) localUp(acts []action, engine keyholder.Address, pid genserver.PI
 // localDown: our engine (incarnation pid) stopped with reason; every peer
 // is told. A stale pid (a newer incarnation runs) changes nothing.
 func (c *core) localDown(acts []action, engine keyholder.Address, pid genserver.PID, reason error) []action {
+	c.changed()
 	l := c.local[engine]
 	if l == nil || l.pid != pid {
 		return acts

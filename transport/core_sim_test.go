@@ -88,6 +88,7 @@ func runScenario(t *testing.T, file string) {
 		}
 		n.where = fmt.Sprintf("%s:%d: %s", filepath.Base(file), line, strings.TrimSpace(text))
 		n.do(f)
+		n.epochs.check(n)
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
@@ -108,6 +109,7 @@ type simNet struct {
 	seq     int
 	// replyErr is the error of the reply being sent by simReplier.
 	replyErr string
+	epochs   epochCheck
 }
 
 // simReplier is the driver's callReplier on the simulated network: the

@@ -2,11 +2,13 @@ package transport
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/enginekit/enginekit/callbridge"
 	"github.com/enginekit/enginekit/events"
 	"github.com/enginekit/enginekit/genserver"
+	"github.com/enginekit/enginekit/keyholder"
 	"github.com/enginekit/enginekit/netconn"
 	"github.com/enginekit/enginekit/wire"
 	"go.opentelemetry.io/otel/trace"
@@ -93,10 +95,21 @@ func (t *Transport) onMessage(r *route, env *wire.Envelope) {
 			t.sys.Relay().BindFroms(v) // a From in it answers through us
 		}
 	}
+	if err == nil && env.Kind != wire.Call {
+		if sender, dst, ok := r.in.lookup(&t.core.epoch, env.Src, env.Dst); ok {
+			// The core's decision for the previous message from src
+			// to dst holds still (core.epoch): no need to step it.
+			t.deliverMessage(env.Kind, sender, dst, v, ev)
+			return
+		}
+	}
 	var buf [2]action
 	var from genserver.From // a call delivered straight into the callee's mailbox
 	t.mu.Lock()
 	acts := t.core.message(buf[:0], r.id, env.Kind, env.Src, env.Dst, env.Ref)
+	if err == nil && env.Kind != wire.Call && len(acts) == 1 && acts[0].kind == actDeliver {
+		r.in.store(t.core.epoch.Load(), env.Src, env.Dst, acts[0].pid, acts[0].dst)
+	}
 	if err == nil && len(acts) == 1 && acts[0].kind == actStartCall && t.tracer == nil && !sc.IsValid() {
 		// No dummy caller: the callee's Reply sends the reply envelope
 		// (callReplier), and the core ends the call at its deadline, at
@@ -129,15 +142,7 @@ func (t *Transport) onMessage(r *route, env *wire.Envelope) {
 		a := &acts[i]
 		switch a.kind {
 		case actDeliver:
-			switch env.Kind {
-			case wire.Cast:
-				_ = t.sys.Relay().CastFrom(a.pid, a.dst, v)
-			case wire.Info:
-				_ = t.sys.Relay().SendFrom(a.pid, a.dst, v)
-			case wire.Event:
-				_ = t.sys.Relay().SendFrom(a.pid, a.dst, *ev)
-			}
-			t.delivered.Add(1)
+			t.deliverMessage(env.Kind, a.pid, a.dst, v, ev)
 		case actStartCall:
 			if from.Pending() {
 				if derr := t.sys.Relay().DeliverCall(a.dst, from, v); derr != nil {
@@ -154,6 +159,49 @@ func (t *Transport) onMessage(r *route, env *wire.Envelope) {
 			t.exec(acts[i : i+1])
 		}
 	}
+}
+
+// deliverMessage delivers a cast, info (v) or event (ev) that the core
+// admitted into dst's mailbox, from sender (our proxy of its engine, or
+// zero).
+func (t *Transport) deliverMessage(kind wire.Kind, sender, dst genserver.PID, v any, ev *events.Delivery) {
+	switch kind {
+	case wire.Cast:
+		_ = t.sys.Relay().CastFrom(sender, dst, v)
+	case wire.Info:
+		_ = t.sys.Relay().SendFrom(sender, dst, v)
+	case wire.Event:
+		_ = t.sys.Relay().SendFrom(sender, dst, *ev)
+	}
+	t.delivered.Add(1)
+}
+
+// deliverCache is a connection's last delivery decision from the core
+// (core.message's actDeliver for a cast, info or event from src to dst),
+// kept with the core's epoch at the time: while the epoch is unchanged,
+// the core would decide the same for the next such message, so a stream
+// of casts to one engine steps the core, and takes its lock, only when
+// something changed. Only the connection's reader goroutine uses it.
+type deliverCache struct {
+	epoch    uint64
+	src, dst keyholder.Address
+	sender   genserver.PID
+	to       genserver.PID
+	ok       bool
+}
+
+// lookup returns the decision kept for a message from src to dst, if it
+// still holds at epoch's current value.
+func (d *deliverCache) lookup(epoch *atomic.Uint64, src, dst keyholder.Address) (sender, to genserver.PID, ok bool) {
+	if !d.ok || d.src != src || d.dst != dst || epoch.Load() != d.epoch {
+		return genserver.PID{}, genserver.PID{}, false
+	}
+	return d.sender, d.to, true
+}
+
+// store keeps the decision the core made at epoch (read under its lock).
+func (d *deliverCache) store(epoch uint64, src, dst keyholder.Address, sender, to genserver.PID) {
+	*d = deliverCache{epoch: epoch, src: src, dst: dst, sender: sender, to: to, ok: true}
 }
 
 // onLink links (or unlinks) one of our engines with our proxy of the

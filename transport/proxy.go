@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/enginekit/enginekit/events"
@@ -28,6 +29,19 @@ import (
 type proxy struct {
 	t    *Transport
 	addr keyholder.Address
+	// out is the core's last decision for a message through the proxy
+	// (outMessage), reused while the core's epoch keeps its value.
+	out atomic.Pointer[outDecision]
+}
+
+// outDecision is what core.outMessage decided, at epoch, for a message
+// from caller through a proxy: its source address and the route to send it
+// on.
+type outDecision struct {
+	epoch  uint64
+	caller genserver.PID
+	src    keyholder.Address
+	route  *route
 }
 
 // proxySub is the event subscription a foreign engine asked for.
@@ -357,28 +371,49 @@ func (t *Transport) callSent(err error, ref uint64) {
 // held back, as a busy distribution port holds back an Erlang sender.
 func (px *proxy) forward(kind wire.Kind, sender genserver.PID, msg any) error {
 	t := px.t
-	eb, err := t.marshal(msg)
+	eb, _ := t.bufs.Get().(*encBuf)
+	if eb == nil {
+		eb = new(encBuf)
+	}
+	// A []byte's bytes (tail) go from msg into the connection's queue
+	// with one copy, not through eb.
+	b, tail, err := t.reg.AppendMarshalTail(eb.b[:0], msg)
 	if err != nil {
+		t.bufs.Put(eb)
 		t.count(dropUnencodable)
 		return err
 	}
-	err = px.send(kind, sender, eb.b)
+	eb.b = b
+	err = px.sendTail(kind, sender, b, tail)
 	t.bufs.Put(eb)
 	return err
 }
 
 func (px *proxy) send(kind wire.Kind, sender genserver.PID, payload []byte) error {
+	return px.sendTail(kind, sender, payload, nil)
+}
+
+// sendTail is send for a payload in two pieces, payload then tail
+// (netconn.Conn.SendTail).
+func (px *proxy) sendTail(kind wire.Kind, sender genserver.PID, payload, tail []byte) error {
 	t := px.t
-	var buf [1]action
-	t.mu.Lock()
-	acts := t.core.outMessage(buf[:0], kind, px.addr, sender)
-	t.mu.Unlock()
-	if len(acts) == 0 {
-		return ErrNoConnection
+	d := px.out.Load()
+	if d == nil || d.caller != sender || t.core.epoch.Load() != d.epoch {
+		// Step the core: its decision for an earlier message from
+		// sender may no longer hold (core.epoch).
+		var buf [1]action
+		t.mu.Lock()
+		acts := t.core.outMessage(buf[:0], kind, px.addr, sender)
+		epoch := t.core.epoch.Load()
+		t.mu.Unlock()
+		if len(acts) == 0 {
+			return ErrNoConnection
+		}
+		d = &outDecision{epoch: epoch, caller: sender, src: acts[0].env.Src, route: acts[0].handle.(*route)}
+		px.out.Store(d)
 	}
-	env := acts[0].env
-	env.Payload = payload
-	if err := acts[0].handle.(*route).send(t.ctx, &env); err != nil {
+	env := wire.Envelope{Kind: kind, Src: d.src, Dst: px.addr, Payload: payload}
+	if err := d.route.sendTail(t.ctx, &env, tail); err != nil {
 		if isTooLarge(err) {
 			t.count(dropTooLarge)
 			return err

@@ -44,6 +44,10 @@ type route struct {
 	ctl  []ctlItem
 	wake chan struct{} // capacity 1
 
+	// in is the last delivery decision the core made for a message on
+	// this connection (deliver.go); only the connection's reader uses it.
+	in deliverCache
+
 	// traces: the peer announced the trace feature in its synced
 	// envelope on this connection, so its calls may carry trace blocks.
 	traces atomic.Bool
@@ -129,6 +133,12 @@ func (r *route) drain() {
 // one of our engines waits until the burst has announced it on this
 // connection.
 func (r *route) send(ctx context.Context, env *wire.Envelope) error {
+	return r.sendTail(ctx, env, nil)
+}
+
+// sendTail is send for an envelope whose payload is env.Payload followed
+// by tail (netconn.Conn.SendTail).
+func (r *route) sendTail(ctx context.Context, env *wire.Envelope, tail []byte) error {
 	if env.Src != r.t.router {
 		select {
 		case <-r.burstDone:
@@ -139,6 +149,9 @@ func (r *route) send(ctx context.Context, env *wire.Envelope) error {
 				return ctx.Err()
 			}
 		}
+	}
+	if tail != nil {
+		return r.conn.SendTail(ctx, env, tail)
 	}
 	return r.conn.Send(ctx, env)
 }

@@ -54,6 +54,18 @@ func AppendRecord(dst []byte, e *Envelope) []byte {
 	return append(dst, e.Payload...)
 }
 
+// AppendRecordTail is AppendRecord for an envelope whose payload is
+// e.Payload followed by tail, with the two copied in once each.
+func AppendRecordTail(dst []byte, e *Envelope, tail []byte) []byte {
+	dst = append(dst, byte(e.Kind), e.Flags)
+	dst = append(dst, e.Dst[:]...)
+	dst = binary.BigEndian.AppendUint64(dst, e.Ref)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(e.Deadline))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(e.Payload)+len(tail)))
+	dst = append(dst, e.Payload...)
+	return append(dst, tail...)
+}
+
 // FinishBatch completes the batch frame that starts at buf[start:] and holds
 // count records: it appends tagSize zero bytes for the tag and fills in the
 // frame length and the count.
