@@ -220,16 +220,8 @@ func (c *Conn) Send(ctx context.Context, env *wire.Envelope) error {
 	if err := c.precheck(env); err != nil {
 		return err
 	}
-	select {
-	case <-c.up:
-	default:
-		select {
-		case <-c.up:
-		case <-c.stopped:
-			return ErrClosed
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err := c.waitUp(ctx); err != nil {
+		return err
 	}
 	return c.q.push(ctx, env, c.cfg.Keyholder.Owns, true)
 }
@@ -247,16 +239,8 @@ func (c *Conn) SendTail(ctx context.Context, env *wire.Envelope, tail []byte) er
 	if limit, n := maxPayload(wire.MaxFrameSizeLimit, c.tagSize), len(env.Payload)+len(tail); n > limit {
 		return &SizeError{Size: n, Limit: limit}
 	}
-	select {
-	case <-c.up:
-	default:
-		select {
-		case <-c.up:
-		case <-c.stopped:
-			return ErrClosed
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err := c.waitUp(ctx); err != nil {
+		return err
 	}
 	_, err := c.q.pushTail(ctx, env, tail, c.cfg.Keyholder.Owns, true, false)
 	return err
@@ -298,16 +282,8 @@ func (c *Conn) SendDirect(ctx context.Context, env *wire.Envelope) error {
 	if err := c.precheck(env); err != nil {
 		return err
 	}
-	select {
-	case <-c.up:
-	default:
-		select {
-		case <-c.up:
-		case <-c.stopped:
-			return ErrClosed
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err := c.waitUp(ctx); err != nil {
+		return err
 	}
 	flush, err := c.q.pushOpt(ctx, env, c.cfg.Keyholder.Owns, true, true)
 	if err != nil || !flush {
@@ -343,6 +319,24 @@ func (c *Conn) TryQueue(env *wire.Envelope) (flush bool, err error) {
 // as SendDirect may; never call it from Deliver. It returns ErrClosed, or
 // the write's error, when what is queued may not have left.
 func (c *Conn) Flush() error { return c.flush() }
+
+// waitUp returns once the connection is up, or with ErrClosed if it goes
+// down first, or with ctx's error.
+func (c *Conn) waitUp(ctx context.Context) error {
+	select {
+	case <-c.up:
+		return nil
+	default:
+	}
+	select {
+	case <-c.up:
+		return nil
+	case <-c.stopped:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // precheck refuses at once what no queue state can make sendable.
 func (c *Conn) precheck(env *wire.Envelope) error {

@@ -81,41 +81,43 @@ type writeState struct {
 // flushLocked takes what is queued (and a pong the reader asked for),
 // seals it and writes it, then ctrl. c.wmu must be held.
 func (c *Conn) flushLocked(ctrl []byte) error {
+	out, frames, err := c.takeSealed(ctrl, c.cfg.IdleTimeout)
+	if err != nil {
+		return err
+	}
+	if len(out) > 0 {
+		return c.write(out, frames, c.cfg.IdleTimeout)
+	}
+	return nil
+}
+
+// takeSealed takes what is queued (and a pong the reader asked for) and
+// seals it, writing sealed frames as they reach writeChunk bytes; it
+// returns the rest, with ctrl after it, and how many frames that is.
+// c.wmu must be held; the queue's buffers come back as spares for the
+// next take, which only a holder of c.wmu makes, after this write.
+func (c *Conn) takeSealed(ctrl []byte, timeout time.Duration) (out []byte, frames int, err error) {
 	ws := &c.ws
 	buf, batches, pong, pongData := c.q.take(ws.spare, ws.spareB)
 	if pong {
 		ctrl = wire.AppendPong(ctrl, pongData)
 	}
-	tail, sealed, auth, err := c.sealWrite(buf, batches, ws.auth, c.cfg.IdleTimeout)
+	tail, sealed, auth, err := c.sealWrite(buf, batches, ws.auth, timeout)
 	ws.auth = auth
 	if err != nil {
-		return err
-	}
-	out := append(tail, ctrl...)
-	if len(out) > 0 {
-		if err := c.write(out, sealed+countFrames(ctrl), c.cfg.IdleTimeout); err != nil {
-			return err
-		}
+		return nil, 0, err
 	}
 	ws.spare, ws.spareB = buf[:0], batches
-	return nil
+	return append(tail, ctrl...), sealed + countFrames(ctrl), nil
 }
 
 // flushFinal is flushLocked when closing: a best-effort write of what is
 // queued and the go-away frame, within Config.HandshakeTimeout.
 func (c *Conn) flushFinal(ctrl []byte) error {
-	ws := &c.ws
-	buf, batches, pong, pongData := c.q.take(ws.spare, ws.spareB)
-	if pong {
-		ctrl = wire.AppendPong(ctrl, pongData)
-	}
-	tail, sealed, auth, err := c.sealWrite(buf, batches, ws.auth, c.cfg.HandshakeTimeout)
-	ws.auth = auth
+	out, frames, err := c.takeSealed(ctrl, c.cfg.HandshakeTimeout)
 	if err != nil {
 		return nil
 	}
-	out := append(tail, ctrl...)
-	frames := sealed + countFrames(ctrl)
 	if g := c.goAway.Load(); g != nil {
 		out = wire.AppendGoAway(out, *g)
 		frames++
