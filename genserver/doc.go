@@ -57,6 +57,10 @@
 //     nothing and is no crash (OTP's {stop, Reason} and ignore).
 //   - StopProcess and Kill on a process that is gone return ErrNoProcess,
 //     as Cast does (OTP's noproc).
+//   - A server that must learn of its own exit whatever the cause (Kill
+//     and a failed Init skip Terminate) implements ExitNotifier: Exited
+//     runs once, after the exit is visible, on the goroutine that ended
+//     the process (what a Monitor would tell a watcher, without one).
 //
 // # Where it differs from OTP
 //

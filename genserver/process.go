@@ -555,6 +555,9 @@ func (p *Process) terminate(reason error, runTerminate bool) {
 	for ref, w := range monitors {
 		_ = w.push(message{kind: kDown, msg: Down{Ref: ref, PID: PID{p}, Reason: reason}})
 	}
+	if n, ok := p.srv.(ExitNotifier); ok {
+		n.Exited(PID{p}, reason)
+	}
 	if reason != nil && !errors.Is(reason, ErrShutdown) {
 		ev := p.sys.log.Error().Stringer("pid", p.Self()).Str("name", p.name).AnErr("reason", reason)
 		if pe, ok := reason.(*PanicError); ok {

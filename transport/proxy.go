@@ -61,6 +61,11 @@ func (px *proxy) Init(p *genserver.Process) error {
 	return nil
 }
 
+// Exited tells the transport the proxy's process ended, however it ended
+// (genserver.ExitNotifier): a proxy the core still counts on was killed,
+// and its engine is forgotten.
+func (px *proxy) Exited(pid genserver.PID, _ error) { px.t.proxyDied(px.addr, pid) }
+
 func isTooLarge(err error) bool { return errors.Is(err, netconn.ErrTooLarge) }
 
 // Forward hands a message, a call or a link on to the foreign engine, in

@@ -382,16 +382,24 @@ func (t *Transport) proxyStarted(engine keyholder.Address, pid genserver.PID, er
 	t.mu.Unlock()
 	if orphan {
 		t.stopProxy(engine, pid, true, nil)
-	} else if err == nil {
-		_ = t.sys.Cast(t.watcher, watchProxy{engine, pid})
 	}
 	t.exec(acts)
+	if err == nil && !orphan && !pid.Alive() {
+		// It died before the core counted it as started, so its Exited
+		// found nothing to forget: forget it now (a second report of the
+		// same death is ignored by the core).
+		t.proxyDied(engine, pid)
+	}
 }
 
-// proxyDied: a proxy's process ended. When the core still counts on it
-// (it was killed, not stopped by us), the engine is forgotten, so that a
-// new learn makes a new proxy.
+// proxyDied: a proxy's process ended (proxy.Exited). When the core still
+// counts on it (it was killed, not stopped by us), the engine is
+// forgotten, so that a new learn makes a new proxy. Once the transport
+// stops, stopProxies has forgotten every proxy: nothing is left to do.
 func (t *Transport) proxyDied(engine keyholder.Address, pid genserver.PID) {
+	if !t.running.Load() {
+		return
+	}
 	t.mu.Lock()
 	acts := t.core.proxyDied(nil, engine, pid)
 	t.mu.Unlock()

@@ -2,30 +2,22 @@ package transport
 
 import (
 	"github.com/enginekit/enginekit/genserver"
-	"github.com/enginekit/enginekit/keyholder"
 )
 
 // watcher is the transport's own process: it monitors the engines started
-// with SpawnEngine, to announce their exit, and the proxies, so that a
-// proxy that dies on its own (killed, say) is forgotten rather than left
-// behind in the core. It holds no routing state.
+// with SpawnEngine, to announce their exit. It holds no routing state. A
+// proxy is not monitored: it reports its own exit (proxy.Exited), so that
+// one that dies on its own (killed, say) is forgotten rather than left
+// behind in the core, at no cost per proxy for the watcher.
 type watcher struct {
 	t       *Transport
 	engines map[genserver.Ref]*localEngine
-	proxies map[genserver.Ref]keyholder.Address
 }
 
-type (
-	watchEngine struct{ e *localEngine }
-	watchProxy  struct {
-		engine keyholder.Address
-		pid    genserver.PID
-	}
-)
+type watchEngine struct{ e *localEngine }
 
 func (w *watcher) Init(*genserver.Process) error {
 	w.engines = make(map[genserver.Ref]*localEngine)
-	w.proxies = make(map[genserver.Ref]keyholder.Address)
 	return nil
 }
 
@@ -34,11 +26,8 @@ func (w *watcher) HandleCall(*genserver.Process, genserver.From, any) (any, erro
 // HandleCast registers a monitor; a process that died before its monitor is
 // set still gives a Down, at once.
 func (w *watcher) HandleCast(p *genserver.Process, msg any) {
-	switch m := msg.(type) {
-	case watchEngine:
+	if m, ok := msg.(watchEngine); ok {
 		w.engines[p.Monitor(m.e.pid)] = m.e
-	case watchProxy:
-		w.proxies[p.Monitor(m.pid)] = m.engine
 	}
 }
 
@@ -50,9 +39,5 @@ func (w *watcher) HandleInfo(_ *genserver.Process, msg any) {
 	if e, ok := w.engines[d.Ref]; ok {
 		delete(w.engines, d.Ref)
 		w.t.engineDown(e, d.Reason)
-	}
-	if e, ok := w.proxies[d.Ref]; ok {
-		delete(w.proxies, d.Ref)
-		w.t.proxyDied(e, d.PID)
 	}
 }
