@@ -98,7 +98,7 @@ func (r directReplies) CallReplyDirect(id uint64, _ any, _ error) {
 // the answer comes from elsewhere.
 func TestDeliverCallDirect(t *testing.T) {
 	sys := newSystem(t)
-	gate := make(chan struct{})
+	gate, entered := make(chan struct{}), make(chan struct{}, 1)
 	held := make(chan genserver.From, 1)
 	callee := spawn(t, sys, &fn{
 		call: func(_ *genserver.Process, from genserver.From, req any) (any, error) {
@@ -108,7 +108,7 @@ func TestDeliverCallDirect(t *testing.T) {
 			}
 			return req, nil
 		},
-		cast: func(*genserver.Process, any) { <-gate },
+		cast: func(*genserver.Process, any) { entered <- struct{}{}; <-gate },
 	})
 	rs := make(directReplies, 4)
 	relay := sys.Relay()
@@ -124,6 +124,7 @@ func TestDeliverCallDirect(t *testing.T) {
 	if err := sys.Cast(callee, "wait"); err != nil {
 		t.Fatal(err)
 	}
+	<-entered // the cast's batch is taken: the calls make the next one
 	for id := uint64(2); id <= 3; id++ {
 		if err := relay.DeliverCall(callee, relay.RemoteFrom(rs, id, genserver.PID{}, "far", deadline), "x"); err != nil {
 			t.Fatal(err)
