@@ -124,21 +124,27 @@ func learnBurst(ctx context.Context, o benchOpts) (float64, error) {
 			return 0, err
 		}
 		defer closeNode(a)
-		start := time.Now()
-		if err := a.Transport().Connect(ctx, endpoint, b.Router()); err != nil {
-			return 0, err
-		}
-		select {
-		case <-synced:
-		case <-ctx.Done():
-			return 0, fmt.Errorf("%w, after learning %d of %d engines", ctx.Err(), len(a.Transport().Learned()[b.Router()]), o.learn)
-		}
-		d := time.Since(start)
-		if got := len(a.Transport().Learned()[b.Router()]); got != o.learn {
-			return 0, fmt.Errorf("learned %d of %d engines by the end of the burst%s", got, o.learn, nonZero(a.Transport().Stats().Drops))
-		}
-		return d, nil
+		return timeLearn(ctx, a, b, endpoint, synced, o.learn)
 	})
+}
+
+// timeLearn times a's Connect to b at endpoint until synced says b's
+// burst has ended, and checks that a then knows all want of b's engines.
+func timeLearn(ctx context.Context, a, b *node.Node, endpoint string, synced <-chan struct{}, want int) (time.Duration, error) {
+	start := time.Now()
+	if err := a.Transport().Connect(ctx, endpoint, b.Router()); err != nil {
+		return 0, err
+	}
+	select {
+	case <-synced:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w, after learning %d of %d engines", ctx.Err(), len(a.Transport().Learned()[b.Router()]), want)
+	}
+	d := time.Since(start)
+	if got := len(a.Transport().Learned()[b.Router()]); got != want {
+		return 0, fmt.Errorf("learned %d of %d engines by the end of the burst%s", got, want, nonZero(a.Transport().Stats().Drops))
+	}
+	return d, nil
 }
 
 // nonZero lists the non-zero drop counters of a transport, for an error.
@@ -198,20 +204,7 @@ func relearnBurst(ctx context.Context, o benchOpts) (float64, error) {
 		case <-synced:
 		default:
 		}
-		start := time.Now()
-		if err := a.Transport().Connect(ctx, endpoint, b.Router()); err != nil {
-			return 0, err
-		}
-		select {
-		case <-synced:
-		case <-ctx.Done():
-			return 0, fmt.Errorf("%w, after learning %d of %d engines", ctx.Err(), len(a.Transport().Learned()[b.Router()]), o.learn)
-		}
-		d := time.Since(start)
-		if got := len(a.Transport().Learned()[b.Router()]); got != o.learn {
-			return 0, fmt.Errorf("learned %d of %d engines by the end of the burst%s", got, o.learn, nonZero(a.Transport().Stats().Drops))
-		}
-		return d, nil
+		return timeLearn(ctx, a, b, endpoint, synced, o.learn)
 	}
 	if _, err := connect(); err != nil {
 		return 0, err
