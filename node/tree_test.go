@@ -19,11 +19,12 @@ var layers = map[string][]string{
 	"internal/atomicfile": nil,
 	"keyholder":           {"internal/atomicfile"},
 	"internal/relay":      nil,
-	"payload":             nil,
+	"internal/safetext":   nil,
+	"payload":             {"internal/safetext"},
 	"supervisor":          {"genserver"},
 	"events":              {"genserver"},
 	"callbridge":          {"genserver"},
-	"wire":                {"keyholder", "payload"},
+	"wire":                {"keyholder", "payload", "internal/safetext"},
 	"netconn":             {"genserver", "keyholder", "wire"},
 	"transport":           {"genserver", "supervisor", "events", "keyholder", "wire", "netconn", "callbridge"},
 	"cluster":             {"transport"},
@@ -31,6 +32,9 @@ var layers = map[string][]string{
 	"node":                {"transport", "cluster", "admin"},
 	"testkit":             {"node", "internal/relay"},
 	"internal/bench":      {"node"},
+	// test/specpeer is a second implementation of the wire protocol written
+	// from wire/spec.md alone: it imports nothing of ours (its tests do).
+	"test/specpeer": nil,
 	// internal/nodetest is the older harness testkit replaces.
 	"internal/nodetest": {"node"},
 }

@@ -1,9 +1,6 @@
 package payload
 
-import (
-	"errors"
-	"unicode/utf8"
-)
+import "errors"
 
 // Errors returned by this package. Match them with errors.Is; returned errors
 // usually wrap them with details.
@@ -33,30 +30,3 @@ var (
 	// (Limits.Verify, NewRegistry).
 	ErrBadConfig = errors.New("payload: bad config")
 )
-
-// truncateUTF8 cuts s to at most n bytes without splitting a rune, so a
-// name quoted in an error stays short and readable.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-// sanitizeUTF8 replaces invalid bytes of a peer's name before it is quoted
-// in an error.
-func sanitizeUTF8(b []byte) []byte {
-	if utf8.Valid(b) {
-		return b
-	}
-	out := make([]byte, 0, len(b))
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
-		out = utf8.AppendRune(out, r)
-		b = b[size:]
-	}
-	return out
-}

@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/enginekit/enginekit/internal/safetext"
 )
 
 // Limits bound what Registry.Unmarshal accepts, so a payload from an
@@ -433,7 +435,7 @@ func boxIndirect(word, p unsafe.Pointer) any {
 
 func (r *Registry) add(rt *regType) error {
 	if rt.name == "" || len(rt.name) > MaxTypeName || !utf8.ValidString(rt.name) {
-		return fmt.Errorf("%w: %q", ErrBadName, truncateUTF8(rt.name, MaxTypeName))
+		return fmt.Errorf("%w: %q", ErrBadName, safetext.Truncate(rt.name, MaxTypeName))
 	}
 	if rt.typ != nil && rt.typ.Kind() == reflect.Interface {
 		return fmt.Errorf("%w: %v is an interface type", ErrBadName, rt.typ)
@@ -598,7 +600,7 @@ func (r *Registry) Unmarshal(b []byte) (any, error) {
 		rt, ok = r.tab.Load().byName[string(name)] // no allocation for the lookup
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownType, truncateUTF8(string(sanitizeUTF8(name)), 64))
+		return nil, fmt.Errorf("%w: %q", ErrUnknownType, safetext.Truncate(string(safetext.Sanitize(name)), 64))
 	}
 	v, err := rt.decode(r.dec, value)
 	if err != nil {

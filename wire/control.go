@@ -3,7 +3,8 @@ package wire
 import (
 	"encoding/binary"
 	"fmt"
-	"unicode/utf8"
+
+	"github.com/enginekit/enginekit/internal/safetext"
 )
 
 // Version is the protocol version this package speaks, sent in the hello.
@@ -238,7 +239,7 @@ func (g GoAway) Error() string {
 // AppendGoAway appends g as a whole go-away frame, truncating its reason to
 // MaxGoAwayReason bytes on a rune boundary.
 func AppendGoAway(dst []byte, g GoAway) []byte {
-	r := truncateUTF8(g.Reason, MaxGoAwayReason)
+	r := safetext.Truncate(g.Reason, MaxGoAwayReason)
 	dst = AppendFrameHeader(dst, FrameGoAway, 4+len(r))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(g.Code))
 	return append(dst, r...)
@@ -253,28 +254,5 @@ func ParseGoAway(body []byte) (GoAway, error) {
 	if len(r) > MaxGoAwayReason {
 		r = r[:MaxGoAwayReason]
 	}
-	return GoAway{Code: GoAwayCode(binary.BigEndian.Uint32(body)), Reason: string(sanitizeUTF8(r))}, nil
-}
-
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-func sanitizeUTF8(b []byte) []byte {
-	if utf8.Valid(b) {
-		return b
-	}
-	out := make([]byte, 0, len(b))
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
-		out = utf8.AppendRune(out, r)
-		b = b[size:]
-	}
-	return out
+	return GoAway{Code: GoAwayCode(binary.BigEndian.Uint32(body)), Reason: string(safetext.Sanitize(r))}, nil
 }
